@@ -1,0 +1,260 @@
+"""Read and validate audio files, parse channel maps, slice segments.
+
+Only soundfile and numpy here: this module is imported by commands that must
+start fast (``clipkit list``), so librosa stays out.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from .errors import BadAudio, BadInput
+
+MIN_SR = 8000
+MAX_SR = 48000
+# decoding in blocks keeps memory flat for a four-hour call
+BLOCK_FRAMES = 1 << 18
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What the header says, checked against what decoding found."""
+
+    sr: int
+    channels: int
+    frames: int
+    format: str
+    subtype: str
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.sr
+
+
+@dataclass(frozen=True)
+class ChannelMap:
+    """Where each party's voice is in a recording.
+
+    ``mixed`` means both parties share every channel (a mono line recording);
+    otherwise ``caller`` and ``agent`` are channel indices.
+    """
+
+    caller: int | None
+    agent: int | None
+
+    @property
+    def mixed(self) -> bool:
+        return self.caller is None
+
+    def to_text(self) -> str:
+        if self.mixed:
+            return "mixed"
+        return f"caller={self.caller},agent={self.agent}"
+
+    @classmethod
+    def parse(cls, text: str | None, *, channels: int) -> "ChannelMap":
+        """Parse ``caller,agent`` | ``agent,caller`` | ``mixed`` | ``caller=N,agent=M``.
+
+        ``None`` picks the obvious map: mono is ``mixed``, stereo ``caller,agent``.
+        More than two channels need an explicit ``caller=N,agent=M``.
+        """
+        if text is None:
+            if channels == 1:
+                return cls(None, None)
+            if channels == 2:
+                return cls(0, 1)
+            raise BadAudio(
+                f"the file has {channels} channels; say which to keep with --channels caller=N,agent=M"
+            )
+        spec = text.strip().lower().replace(" ", "")
+        if spec == "mixed":
+            return cls(None, None)
+        if spec in ("caller,agent", "agent,caller"):
+            if channels != 2:
+                raise BadInput(
+                    f"--channels {text} needs a stereo file, but it has {channels} channel(s)"
+                    + ("; use --channels mixed for a mono recording" if channels == 1 else "")
+                )
+            return cls(0, 1) if spec == "caller,agent" else cls(1, 0)
+        m = re.fullmatch(r"caller=(\d+),agent=(\d+)|agent=(\d+),caller=(\d+)", spec)
+        if not m:
+            raise BadInput(
+                f"--channels {text!r} is not one of caller,agent | agent,caller | mixed | caller=N,agent=M"
+            )
+        caller, agent = (int(m[1]), int(m[2])) if m[1] is not None else (int(m[4]), int(m[3]))
+        for name, idx in (("caller", caller), ("agent", agent)):
+            if idx >= channels:
+                raise BadInput(f"--channels {name}={idx} is out of range: the file has channels 0..{channels - 1}")
+        if caller == agent:
+            raise BadInput(f"--channels {text}: caller and agent must be on different channels")
+        return cls(caller, agent)
+
+    @classmethod
+    def from_text(cls, text: str) -> "ChannelMap":
+        if text == "mixed":
+            return cls(None, None)
+        parts = dict(p.split("=") for p in text.split(","))
+        return cls(int(parts["caller"]), int(parts["agent"]))
+
+
+def probe(path: str | os.PathLike) -> AudioInfo:
+    """Read only the header of an audio file.
+
+    Raises
+    ------
+    BadAudio
+        If the path is missing, a folder, unreadable, or not an audio file.
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise BadAudio(f"{p}: is a folder, not an audio file")
+    if not p.exists():
+        raise BadAudio(f"{p}: no such file")
+    if not os.access(p, os.R_OK):
+        raise BadAudio(f"{p}: permission denied")
+    if p.stat().st_size == 0:
+        raise BadAudio(f"{p}: the file is empty (0 bytes)")
+    try:
+        info = sf.info(str(p))
+    except sf.SoundFileError as e:
+        raise BadAudio(f"{p}: not a readable audio file ({_plain(e)})") from None
+    return AudioInfo(
+        sr=int(info.samplerate), channels=int(info.channels), frames=int(info.frames),
+        format=info.format, subtype=info.subtype,
+    )
+
+
+def _plain(error: Exception) -> str:
+    text = str(error)
+    return text.split(": ", 1)[-1].strip() if "Error" in text else text
+
+
+def _declared_wav_data_bytes(path: Path) -> tuple[int, int] | None:
+    """(declared, present) sizes of a RIFF WAV ``data`` chunk, or None if not a plain RIFF.
+
+    libsndfile quietly reads what is there when a WAV is cut short, so a
+    truncated upload would import as a shorter call; the header still says
+    how long it was meant to be.
+    """
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        size = path.stat().st_size
+        while True:
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return None
+            cid, length = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if cid == b"data":
+                present = size - f.tell()
+                return length, present
+            f.seek(length + (length & 1), os.SEEK_CUR)
+
+
+def validate(path: str | os.PathLike, *, max_duration_s: float | None = None) -> AudioInfo:
+    """Read the header, then decode the whole file once, in blocks, to prove it is usable.
+
+    Checks: 8–48 kHz, 1 or 2 channels (more are allowed only with an explicit
+    channel map, checked by the caller), at least one sample, no NaN/inf, no
+    truncation, no decode errors, at most ``max_duration_s``.
+
+    Returns
+    -------
+    AudioInfo
+        With ``frames`` as actually decoded.
+
+    Raises
+    ------
+    BadAudio
+        Naming the file and the reason.
+    """
+    p = Path(path)
+    info = probe(p)
+    if not MIN_SR <= info.sr <= MAX_SR:
+        raise BadAudio(f"{p}: sample rate {info.sr} Hz is outside the supported {MIN_SR}–{MAX_SR} Hz")
+    if max_duration_s is not None and info.frames / info.sr > max_duration_s:
+        raise BadAudio(
+            f"{p}: the recording is {info.frames / info.sr / 3600:.2f} h long, "
+            f"longer than the maximum {max_duration_s / 3600:.2f} h"
+        )
+    if info.format == "WAV":
+        sizes = _declared_wav_data_bytes(p)
+        if sizes and sizes[0] not in (0, 0xFFFFFFFF) and sizes[1] < sizes[0]:
+            raise BadAudio(
+                f"{p}: the file is truncated (header promises {sizes[0]} bytes of audio, {sizes[1]} present)"
+            )
+    frames = 0
+    try:
+        with sf.SoundFile(str(p)) as f:
+            while True:
+                block = f.read(BLOCK_FRAMES, dtype="float32", always_2d=True)
+                if not len(block):
+                    break
+                if not np.isfinite(block).all():
+                    bad = frames + int(np.argmax(~np.isfinite(block).all(axis=1)))
+                    raise BadAudio(f"{p}: contains NaN or infinite samples (first at {bad / info.sr:.3f} s)")
+                frames += len(block)
+                if max_duration_s is not None and frames / info.sr > max_duration_s:
+                    raise BadAudio(f"{p}: the recording is longer than the maximum {max_duration_s / 3600:.2f} h")
+    except sf.SoundFileError as e:
+        raise BadAudio(f"{p}: the audio cannot be decoded, the file may be truncated or corrupt ({_plain(e)})") from None
+    if frames == 0:
+        raise BadAudio(f"{p}: the file holds no audio samples")
+    return AudioInfo(sr=info.sr, channels=info.channels, frames=frames, format=info.format, subtype=info.subtype)
+
+
+def read_segment(path: str | os.PathLike, *, start_s: float, end_s: float) -> tuple[np.ndarray, int]:
+    """Decode ``[start_s, end_s)`` of a file.
+
+    Returns
+    -------
+    y : np.ndarray, shape (channels, n), float32 in [-1, 1]
+    sr : int
+    """
+    with sf.SoundFile(str(path)) as f:
+        sr = f.samplerate
+        start = max(0, int(round(start_s * sr)))
+        stop = min(f.frames, int(round(end_s * sr)))
+        f.seek(start)
+        y = f.read(max(0, stop - start), dtype="float32", always_2d=True)
+    return np.ascontiguousarray(y.T), sr
+
+
+def envelope(path: str | os.PathLike, *, points: int = 2000) -> tuple[np.ndarray, float]:
+    """Peak envelope of a whole file for drawing a waveform, read in blocks.
+
+    Returns
+    -------
+    peaks : np.ndarray, shape (channels, <= points), in [0, 1]
+    seconds_per_point : float
+    """
+    info = sf.info(str(path))
+    hop = max(1, int(np.ceil(info.frames / points)))
+    chunks = []
+    with sf.SoundFile(str(path)) as f:
+        for block in f.blocks(blocksize=hop * 512, dtype="float32", always_2d=True):
+            n = len(block) // hop * hop
+            if n:
+                chunks.append(np.abs(block[:n]).reshape(-1, hop, block.shape[1]).max(axis=1))
+            if len(block) > n:
+                chunks.append(np.abs(block[n:]).max(axis=0, keepdims=True))
+    peaks = np.concatenate(chunks).T if chunks else np.zeros((info.channels, 0), dtype="float32")
+    return peaks, hop / info.sr
+
+
+def to_wav_bytes(y: np.ndarray, *, sr: int) -> bytes:
+    """16-bit PCM WAV bytes of ``y`` (shape (channels, n) or (n,)), no metadata chunks."""
+    import io
+
+    buf = io.BytesIO()
+    data = y.T if y.ndim == 2 else y
+    sf.write(buf, np.clip(data, -1.0, 1.0), sr, format="WAV", subtype="PCM_16")
+    return buf.getvalue()

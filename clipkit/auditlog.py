@@ -1,0 +1,190 @@
+"""The tamper-evident log: every import, cut, export attempt, recall, request and erasure.
+
+One write path, :func:`append`, called inside the caller's transaction so an
+event and the change it describes commit together (or not at all). Rows are
+append-only (SQLite triggers refuse UPDATE and DELETE) and hash-chained: each
+row stores ``sha256(canonical content + previous hash)``. :func:`verify`
+recomputes the chain; with a head written down earlier (:func:`head`) it also
+catches trailing rows deleted, or a chain rewritten from some row onwards
+with freshly computed hashes.
+
+Parties appear in ``data`` only by their opaque ref, never by identifier.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from .db import now_iso, transaction
+from .errors import BadInput
+
+GENESIS = "0" * 64
+
+migrations = Migrations("clipkit.auditlog")
+
+
+@migrations()
+def m001_log(db: Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE log (
+            seq INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            data TEXT NOT NULL,        -- canonical JSON
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL UNIQUE
+        )
+        """
+    )
+    db.execute("CREATE INDEX log_kind ON log(kind, seq)")
+    db.execute("CREATE INDEX log_actor ON log(actor, seq)")
+    db.execute("CREATE INDEX log_at ON log(at)")
+    db.execute(
+        "CREATE TRIGGER log_no_update BEFORE UPDATE ON log "
+        "BEGIN SELECT RAISE(ABORT, 'the log is append-only: rows cannot be changed'); END"
+    )
+    db.execute(
+        "CREATE TRIGGER log_no_delete BEFORE DELETE ON log "
+        "BEGIN SELECT RAISE(ABORT, 'the log is append-only: rows cannot be deleted'); END"
+    )
+
+
+def canonical(obj) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def entry_hash(*, seq: int, at: str, kind: str, actor: str, data: str, prev_hash: str) -> str:
+    body = canonical({"seq": seq, "at": at, "kind": kind, "actor": actor, "data": data, "prev": prev_hash})
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def append(db: Database, *, kind: str, actor: str, data: dict) -> dict:
+    """Append one event. The only function that writes the log.
+
+    Runs in the caller's transaction when there is one (as a savepoint), or
+    opens an immediate one: the chain head must be read under the write lock,
+    or two processes could both extend the same head.
+    """
+    with transaction(db):
+        last = db.execute("SELECT seq, hash FROM log ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+        row = {"seq": seq, "at": now_iso(), "kind": kind, "actor": actor or "unknown", "data": canonical(data)}
+        row["prev_hash"] = prev
+        row["hash"] = entry_hash(**row)
+        db["log"].insert(row)
+    return row
+
+
+def head(db: Database) -> dict:
+    """The newest entry's sequence number and hash, to write down or anchor elsewhere."""
+    last = db.execute("SELECT seq, hash FROM log ORDER BY seq DESC LIMIT 1").fetchone()
+    if not last:
+        return {"seq": 0, "hash": GENESIS, "head": f"0:{GENESIS}"}
+    return {"seq": last[0], "hash": last[1], "head": f"{last[0]}:{last[1]}"}
+
+
+def _parse_head(text: str) -> tuple[int | None, str]:
+    text = text.strip()
+    seq = None
+    if ":" in text:
+        left, text = text.split(":", 1)
+        try:
+            seq = int(left)
+        except ValueError:
+            raise BadInput(f"--head {left}:… must be SEQ:HASH or HASH") from None
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text.lower()):
+        raise BadInput(f"--head {text!r} is not a 64-digit hex hash")
+    return seq, text.lower()
+
+
+def verify(db: Database, *, head_text: str | None = None) -> dict:
+    """Recompute the chain.
+
+    Returns ``{"ok": True, "entries": N}`` or ``{"ok": False, "entries": N,
+    "first_bad_seq": K, "reason": ...}``. Checks that sequence numbers run
+    1..N without gaps, each row's ``prev_hash`` is the previous row's hash and
+    each hash matches the row's content. With ``head_text`` (``SEQ:HASH`` from
+    :func:`head`), that entry must still exist with that hash.
+    """
+    expected_prev, expected_seq, n = GENESIS, 1, 0
+    hashes: dict[int, str] = {}
+    for seq, at, kind, actor, data, prev_hash, h in db.execute(
+        "SELECT seq, at, kind, actor, data, prev_hash, hash FROM log ORDER BY seq"
+    ):
+        n += 1
+        if seq != expected_seq:
+            return _bad(n - 1, expected_seq, f"entry {expected_seq} is missing")
+        if prev_hash != expected_prev:
+            return _bad(n - 1, seq, f"entry {seq} does not follow entry {seq - 1}")
+        if entry_hash(seq=seq, at=at, kind=kind, actor=actor, data=data, prev_hash=prev_hash) != h:
+            return _bad(n - 1, seq, f"entry {seq} was changed after it was written")
+        hashes[seq] = h
+        expected_prev, expected_seq = h, seq + 1
+    total = n
+    if head_text:
+        want_seq, want_hash = _parse_head(head_text)
+        if want_seq is None:
+            found = [s for s, h in hashes.items() if h == want_hash]
+            if not found:
+                return _bad(total, total + 1, "the recorded head is not in the log: entries were removed or rewritten")
+        elif want_seq > total:
+            return _bad(total, total + 1, f"the log ends at entry {total}, but the recorded head is entry {want_seq}: trailing entries were removed")
+        elif hashes.get(want_seq) != want_hash:
+            return _bad(total, want_seq, f"entry {want_seq} differs from the recorded head: the chain was rewritten")
+    return {"ok": True, "entries": total}
+
+
+def _bad(entries: int, seq: int, reason: str) -> dict:
+    return {"ok": False, "entries": entries, "first_bad_seq": seq, "reason": reason}
+
+
+def entries(
+    db: Database,
+    *,
+    since: str | None = None,
+    actor: str | None = None,
+    kind: str | None = None,
+    refused: bool = False,
+    limit: int | None = None,
+    offset: int = 0,
+) -> tuple[list[dict], int]:
+    """Log entries, oldest first, filtered; and the total matching."""
+    where, params = [], []
+    if since:
+        where.append("at >= ?")
+        params.append(since)
+    if actor:
+        where.append("actor = ?")
+        params.append(actor)
+    if kind:
+        where.append("(kind = ? OR kind LIKE ?)")
+        params += [kind, kind + ".%"]
+    if refused:
+        where.append("json_extract(data, '$.decision') IN ('refused', 'partial')")
+    sql_where = (" WHERE " + " AND ".join(where)) if where else ""
+    total = db.execute(f"SELECT count(*) FROM log{sql_where}", params).fetchone()[0]
+    page = "" if limit is None else f" LIMIT {int(limit)} OFFSET {int(offset)}"
+    rows = []
+    for r in db.query(f"SELECT seq, at, kind, actor, data, hash FROM log{sql_where} ORDER BY seq{page}", params):
+        r["data"] = json.loads(r["data"])
+        r["decision"] = r["data"].get("decision")
+        rows.append(r)
+    return rows, total
+
+
+def to_csv(rows: list[dict]) -> str:
+    """CSV for auditors: one line per entry, the event data as canonical JSON."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["seq", "at", "kind", "actor", "decision", "data", "hash"])
+    for r in rows:
+        w.writerow([r["seq"], r["at"], r["kind"], r["actor"], r.get("decision") or "", canonical(r["data"]), r["hash"]])
+    return buf.getvalue()

@@ -1,0 +1,160 @@
+"""Open the SQLite database, apply every module's migrations, run write transactions.
+
+Each module that owns tables declares its own ``sqlite_utils.Migrations`` set
+(``migrations = Migrations("clipkit.library")``); :data:`MIGRATION_MODULES`
+lists them in dependency order. Keeping a table's schema next to the code that
+uses it lets a reader see both at once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from sqlite_utils import Database
+
+from .errors import DatabaseBusy
+
+if TYPE_CHECKING:
+    from .home import Home
+
+# parents before children: foreign keys point up this list
+MIGRATION_MODULES = (
+    "clipkit.parties",
+    "clipkit.library",
+    "clipkit.auditlog",
+    "clipkit.consent",
+    "clipkit.rendering",
+    "clipkit.users",
+    "clipkit.requests",
+)
+
+BUSY_TIMEOUT_S = 15.0
+
+
+def connect(home: "Home | None" = None, *, path: str | None = None, migrate: bool = True) -> Database:
+    """Open the home's database with the pragmas clipkit relies on.
+
+    WAL lets readers (the app) work while a writer (an import) runs;
+    ``secure_delete`` overwrites freed pages so erased rows do not linger in
+    the file; ``foreign_keys`` keeps clips from outliving their recording.
+    ``path=":memory:"`` gives an in-memory database for tests.
+    """
+    target = path if path is not None else str(home.db_path)
+    # isolation_level=None: we issue BEGIN/COMMIT ourselves (sqlite-utils does too)
+    conn = sqlite3.connect(target, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+    database = Database(conn)
+    try:
+        if target != ":memory:":
+            database.execute("PRAGMA journal_mode=WAL")
+        database.execute("PRAGMA foreign_keys=ON")
+        database.execute("PRAGMA secure_delete=ON")
+        database.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        if migrate:
+            apply_migrations(database)
+    except sqlite3.OperationalError as e:
+        database.close()
+        raise translate(e, target) from None
+    return database
+
+
+def apply_migrations(database: Database) -> None:
+    for name in MIGRATION_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name == name:
+                continue  # a module not written yet owns no tables
+            raise
+        migrations = getattr(module, "migrations", None)
+        if migrations is not None and migrations.pending(database):
+            # under the write lock, so two processes starting at once do not
+            # both create the same table; pending() is asked again inside it
+            with transaction(database):
+                migrations.apply(database)
+
+
+def translate(error: sqlite3.OperationalError, where: str = "the database") -> Exception:
+    """Turn SQLite's lock errors into :class:`DatabaseBusy`; leave others alone."""
+    text = str(error).lower()
+    if "locked" in text or "busy" in text:
+        return DatabaseBusy(
+            f"{where} is locked by another clipkit process; tried for {BUSY_TIMEOUT_S:.0f} s, try again later"
+        )
+    return error
+
+
+@contextmanager
+def _immediate(database: Database) -> Iterator[Database]:
+    database.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield database
+    except BaseException:
+        database.rollback()
+        raise
+    else:
+        database.conn.execute("COMMIT")
+
+
+@contextmanager
+def transaction(database: Database) -> Iterator[Database]:
+    """One write transaction, taken with ``BEGIN IMMEDIATE``.
+
+    Immediate, not deferred: code that reads then writes (the log's chain
+    head, a status projection) must hold the write lock from the first read,
+    or two processes could both extend the same head. Nested use becomes a
+    savepoint inside the outer transaction.
+    """
+    if database.conn.in_transaction:
+        with database.atomic():
+            yield database
+        return
+    try:
+        ctx = _immediate(database)
+        ctx.__enter__()
+    except sqlite3.OperationalError as e:
+        raise translate(e) from None
+    try:
+        yield database
+    except BaseException as e:
+        ctx.__exit__(type(e), e, e.__traceback__)
+        if isinstance(e, sqlite3.OperationalError):
+            raise translate(e) from None
+        raise
+    else:
+        try:
+            ctx.__exit__(None, None, None)
+        except sqlite3.OperationalError as e:
+            raise translate(e) from None
+
+
+def checkpoint_and_vacuum(database: Database, *, attempts: int = 20) -> None:
+    """Push the WAL into the main file, truncate it, and rebuild the file.
+
+    Erasure calls this so deleted rows survive neither in free pages nor in
+    the ``-wal`` file. Other readers can make the checkpoint or VACUUM busy
+    for a moment, so both are retried.
+    """
+    for step in ("PRAGMA wal_checkpoint(TRUNCATE)", "VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"):
+        for attempt in range(attempts):
+            try:
+                row = database.execute(step).fetchone()
+                # wal_checkpoint returns (busy, log, checkpointed); busy=1 means readers held it
+                if step.startswith("PRAGMA") and row and row[0]:
+                    raise sqlite3.OperationalError("database is busy")
+                break
+            except sqlite3.OperationalError as e:
+                if attempt == attempts - 1:
+                    raise translate(e) from None
+                time.sleep(0.1 * (attempt + 1))
+
+
+def now_iso() -> str:
+    """The current UTC time as ISO 8601 with microseconds and offset."""
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")

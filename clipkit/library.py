@@ -1,0 +1,563 @@
+"""Recordings and clips: import calls into the store, cut, re-cut, tag, search.
+
+A recording's bytes live in the content-addressed store under their sha256;
+the ``recordings`` row holds everything else. A clip is a range of one
+recording with a title, tags and a note, and moves through
+``draft → anonymized → approved → withdrawn``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from . import audio, auditlog, parties
+from .db import now_iso, transaction
+from .errors import BadAudio, BadInput, ClipkitError, NotFound, PolicyRefusal
+from .home import LEGAL_BASES, Home
+
+CLIP_STATUSES = ("draft", "anonymized", "approved", "withdrawn")
+PURPOSES = ("training", "quality", "dispute")
+
+migrations = Migrations("clipkit.library")
+
+
+@migrations()
+def m001_recordings_and_clips(db: Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE recordings (
+            id INTEGER PRIMARY KEY,
+            sha256 TEXT NOT NULL UNIQUE,
+            path TEXT NOT NULL,             -- relative to the data home
+            size_bytes INTEGER NOT NULL,
+            duration_s REAL NOT NULL,
+            sr INTEGER NOT NULL,
+            channels INTEGER NOT NULL,
+            format TEXT NOT NULL,
+            subtype TEXT NOT NULL,
+            channel_map TEXT NOT NULL,      -- 'mixed' or 'caller=N,agent=M'
+            caller_ref TEXT NOT NULL REFERENCES parties(ref),
+            agent_ref TEXT NOT NULL REFERENCES parties(ref),
+            recorded_at TEXT NOT NULL,
+            basis TEXT NOT NULL CHECK (basis IN ('contract', 'legitimate_interest', 'consent')),
+            notice TEXT,
+            imported_by TEXT NOT NULL,
+            imported_at TEXT NOT NULL,
+            retention_until TEXT NOT NULL,
+            hold_reason TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX recordings_caller ON recordings(caller_ref)")
+    db.execute("CREATE INDEX recordings_agent ON recordings(agent_ref)")
+    db.execute("CREATE INDEX recordings_retention ON recordings(retention_until)")
+    db.execute(
+        """
+        CREATE TABLE clips (
+            id INTEGER PRIMARY KEY,
+            recording_id INTEGER NOT NULL REFERENCES recordings(id) ON DELETE CASCADE,
+            start_s REAL NOT NULL,
+            end_s REAL NOT NULL,
+            title TEXT NOT NULL,
+            note TEXT NOT NULL DEFAULT '',
+            tags_text TEXT NOT NULL DEFAULT '',   -- space-joined, for full-text search
+            redactions TEXT NOT NULL DEFAULT '[]',
+            revision INTEGER NOT NULL DEFAULT 1,  -- bumped by every re-cut or redaction change
+            status TEXT NOT NULL DEFAULT 'draft'
+                CHECK (status IN ('draft', 'anonymized', 'approved', 'withdrawn')),
+            author TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            approved_by TEXT,
+            approved_at TEXT,
+            CHECK (start_s >= 0 AND end_s > start_s)
+        )
+        """
+    )
+    db.execute("CREATE INDEX clips_recording ON clips(recording_id)")
+    db.execute("CREATE INDEX clips_status ON clips(status, id)")
+    db.execute(
+        """
+        CREATE TABLE clip_tags (
+            clip_id INTEGER NOT NULL REFERENCES clips(id) ON DELETE CASCADE,
+            tag TEXT NOT NULL,
+            PRIMARY KEY (tag, clip_id)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("CREATE INDEX clip_tags_clip ON clip_tags(clip_id)")
+    db["clips"].enable_fts(
+        ["title", "note", "tags_text"], create_triggers=True, tokenize="unicode61 remove_diacritics 2"
+    )
+
+
+# ---------------------------------------------------------------- import
+
+
+@dataclass
+class ImportResult:
+    path: str
+    id: int | None = None
+    sha256: str | None = None
+    duplicate: bool = False
+    duration_s: float | None = None
+    channels: int | None = None
+    error: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        if self.error:
+            return {"path": self.path, "error": self.error}
+        return {
+            "id": self.id, "path": self.path, "sha256": self.sha256, "duplicate": self.duplicate,
+            "duration_s": self.duration_s, "channels": self.channels,
+        }
+
+
+def parse_time(text: str | None, *, name: str) -> str | None:
+    """Parse an ISO 8601 time; a naive time is taken as UTC. Returns ISO text or None."""
+    if text is None:
+        return None
+    try:
+        t = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise BadInput(f"{name} {text!r} is not an ISO 8601 date/time (e.g. 2026-05-01T14:30:00+02:00)") from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=timezone.utc)
+    return t.isoformat()
+
+
+def retention_date(recorded_at: str, *, home: Home, purposes: tuple[str, ...] = ("quality",)) -> str:
+    """Latest keep-until date over the purposes a recording serves."""
+    days = home.config["retention_days"]
+    t = datetime.fromisoformat(recorded_at)
+    return max(t + timedelta(days=int(days.get(p, 90))) for p in purposes).isoformat()
+
+
+def _copy_hashing(src: Path, dst: Path) -> str:
+    """Copy src to dst (fsynced) and return the sha256 of the bytes, reading src once."""
+    digest = hashlib.sha256()
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
+        while chunk := fin.read(1 << 20):
+            digest.update(chunk)
+            fout.write(chunk)
+        fout.flush()
+        os.fsync(fout.fileno())
+    return digest.hexdigest()
+
+
+def import_recordings(
+    db: Database,
+    home: Home,
+    paths: list[str | os.PathLike],
+    *,
+    caller: str,
+    agent: str,
+    channels: str | None = None,
+    recorded_at: str | None = None,
+    basis: str | None = None,
+    notice: str | None = None,
+    actor: str = "cli",
+    allow_suppressed: bool = False,
+) -> list[ImportResult]:
+    """Import audio files as recordings of one caller and one agent.
+
+    Each file is copied into the store while hashing (one read of the
+    source), the copy is decoded once to validate it, then all good files'
+    rows are written in one transaction. A bad file gets an error in its
+    result and leaves nothing behind; the good ones are imported.
+
+    Raises
+    ------
+    BadInput
+        For arguments that apply to the whole batch (unknown basis, bad time,
+        empty identifier) — before anything is written.
+    PolicyRefusal
+        If a party was erased earlier and ``allow_suppressed`` is not set.
+    """
+    basis = basis or home.config["default_basis"]
+    if basis not in LEGAL_BASES:
+        raise BadInput(f"--basis {basis!r} is not one of {', '.join(LEGAL_BASES)}")
+    recorded = parse_time(recorded_at, name="--recorded-at")
+    region = home.config["phone_region"]
+    secret = home.secret()
+    canonical = {}
+    for role, ident in (("caller", caller), ("agent", agent)):
+        try:
+            canonical[role] = parties.canonical_identifier(ident, region=region)
+        except BadInput:
+            raise BadInput(f"--{role} must not be empty") from None
+    if canonical["caller"] == canonical["agent"]:
+        raise BadInput("--caller and --agent name the same party")
+    for role, ident in (("caller", caller), ("agent", agent)):
+        if parties.is_suppressed(db, secret, ident, region=region) and not allow_suppressed:
+            raise PolicyRefusal(
+                f"the {role} was erased earlier at their request; importing their calls again needs "
+                "an explicit override (--allow-erased-party) and a lawful reason"
+            )
+    max_s = float(home.config["max_recording_hours"]) * 3600
+    home.tmp_dir.mkdir(exist_ok=True)
+
+    results: list[ImportResult] = []
+    staged: list[tuple[ImportResult, Path, Path, audio.AudioInfo, audio.ChannelMap]] = []
+    for raw in paths:
+        result = ImportResult(path=str(raw))
+        results.append(result)
+        tmp = home.tmp_dir / f"import-{secrets.token_hex(8)}"
+        try:
+            info = audio.probe(raw)
+            if info.channels > 2 and channels is None:
+                raise BadAudio(
+                    f"{raw}: has {info.channels} channels; say which to keep with --channels caller=N,agent=M"
+                )
+            cmap = audio.ChannelMap.parse(channels, channels=info.channels)
+            sha = _copy_hashing(Path(raw), tmp)
+            existing = db.execute("SELECT id, duration_s, channels FROM recordings WHERE sha256 = ?", [sha]).fetchone()
+            if existing or any(s[0].sha256 == sha for s in staged):
+                tmp.unlink(missing_ok=True)
+                result.sha256, result.duplicate = sha, True
+                if existing:
+                    result.id, result.duration_s, result.channels = existing
+                else:
+                    first = next(s[0] for s in staged if s[0].sha256 == sha)
+                    result.extra["same_as"] = first
+                continue
+            try:
+                info = audio.validate(tmp, max_duration_s=max_s)
+            except BadAudio as e:
+                raise BadAudio(str(e).replace(str(tmp), str(raw))) from None
+            ext = {"WAV": "wav", "FLAC": "flac", "OGG": "ogg", "MP3": "mp3"}.get(info.format, info.format.lower())
+            dest = home.audio_dir / sha[:2] / f"{sha}.{ext}"
+            result.sha256, result.duration_s, result.channels = sha, round(info.duration_s, 3), info.channels
+            staged.append((result, tmp, dest, info, cmap))
+        except ClipkitError as e:
+            tmp.unlink(missing_ok=True)
+            result.error = str(e)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            result.error = f"{raw}: {e.strerror or e}"
+
+    if not staged:
+        _resolve_batch_duplicates(results)
+        return results
+    placed: list[Path] = []
+    try:
+        for _, tmp, dest, _, _ in staged:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if dest.exists():
+                tmp.unlink()  # same bytes already in the store (a row erased earlier kept none)
+            else:
+                os.replace(tmp, dest)
+                placed.append(dest)
+        now = now_iso()
+        with transaction(db):
+            caller_row = parties.ensure(db, secret, caller, region=region, now=now)
+            agent_row = parties.ensure(db, secret, agent, region=region, now=now)
+            for result, _, dest, info, cmap in staged:
+                when = recorded or now
+                row = {
+                    "sha256": result.sha256, "path": home.relative(dest), "size_bytes": dest.stat().st_size,
+                    "duration_s": info.duration_s, "sr": info.sr, "channels": info.channels,
+                    "format": info.format, "subtype": info.subtype, "channel_map": cmap.to_text(),
+                    "caller_ref": caller_row["ref"], "agent_ref": agent_row["ref"], "recorded_at": when,
+                    "basis": basis, "notice": notice, "imported_by": actor, "imported_at": now,
+                    "retention_until": retention_date(when, home=home),
+                }
+                result.id = db["recordings"].insert(row).last_pk
+            auditlog.append(
+                db, kind="recording.import", actor=actor,
+                data={"recordings": [r.id for r, *_ in staged], "caller": caller_row["ref"], "agent": agent_row["ref"]},
+            )
+    except BaseException:
+        for path in placed:
+            path.unlink(missing_ok=True)
+        for _, tmp, *_ in staged:
+            tmp.unlink(missing_ok=True)
+        raise
+    _resolve_batch_duplicates(results)
+    return results
+
+
+def _resolve_batch_duplicates(results: list[ImportResult]) -> None:
+    for r in results:
+        first = r.extra.pop("same_as", None)
+        if first is not None:
+            r.id, r.duration_s, r.channels = first.id, first.duration_s, first.channels
+            if first.error:
+                r.error = first.error
+
+
+# ---------------------------------------------------------------- recordings
+
+
+def get_recording(db: Database, recording_id: int) -> dict:
+    row = db.execute("SELECT * FROM recordings WHERE id = ?", [recording_id]).fetchone()
+    if row is None:
+        raise NotFound(f"no recording with id {recording_id}")
+    cols = [d[0] for d in db.execute("SELECT * FROM recordings LIMIT 0").description]
+    return dict(zip(cols, row))
+
+
+def list_recordings(db: Database, *, limit: int = 100, offset: int = 0) -> tuple[list[dict], int]:
+    total = db["recordings"].count
+    rows = list(
+        db.query(
+            """SELECT r.*, (SELECT count(*) FROM clips c WHERE c.recording_id = r.id) AS clip_count
+               FROM recordings r ORDER BY r.id DESC LIMIT ? OFFSET ?""",
+            [limit, offset],
+        )
+    )
+    return rows, total
+
+
+def recording_path(home: Home, recording: dict) -> Path:
+    return home.root / recording["path"]
+
+
+# ---------------------------------------------------------------- clips
+
+
+def normalise_tag(tag: str) -> str:
+    """NFKC, case-folded, trimmed, inner white space collapsed; 1–50 characters.
+
+    Raises
+    ------
+    BadInput
+        If the normalised tag is empty or longer than 50 characters.
+    """
+    text = " ".join(unicodedata.normalize("NFKC", str(tag)).casefold().split())
+    if not 1 <= len(text) <= 50:
+        raise BadInput(f"tag {tag!r} must be 1–50 characters after normalising (it is {len(text)})")
+    return text
+
+
+def _validate_range(recording: dict, *, start_s: float, end_s: float, home: Home) -> tuple[float, float]:
+    duration = recording["duration_s"]
+    lo, hi = float(home.config["min_clip_s"]), float(home.config["max_clip_s"])
+    try:
+        start_s, end_s = float(start_s), float(end_s)
+    except (TypeError, ValueError):
+        raise BadInput(f"--start {start_s!r} and --end {end_s!r} must be numbers of seconds") from None
+    if not (start_s == start_s and end_s == end_s) or start_s in (float("inf"), float("-inf")) or end_s in (float("inf"), float("-inf")):
+        raise BadInput(f"--start {start_s} and --end {end_s} must be finite numbers of seconds")
+    if start_s < 0 or start_s >= duration:
+        raise BadInput(f"--start {start_s:g} is outside the call: allowed 0 ≤ start < {duration:.3f} s")
+    if end_s <= start_s:
+        raise BadInput(f"--end {end_s:g} must be after --start {start_s:g}")
+    if end_s > duration + 1e-6:
+        raise BadInput(f"--end {end_s:g} is past the end of the call (duration {duration:.3f} s)")
+    length = end_s - start_s
+    if length < lo - 1e-9:
+        raise BadInput(f"the clip is {length:.3f} s long; clips must be at least {lo:g} s")
+    if length > hi + 1e-9:
+        raise BadInput(f"the clip is {length:.3f} s long; clips must be at most {hi:g} s ({hi / 60:g} min)")
+    return round(start_s, 3), round(min(end_s, duration), 3)
+
+
+def _clean_title(title: str | None) -> str:
+    text = " ".join((title or "").split())
+    if not text:
+        raise BadInput("--title must not be empty")
+    if len(text) > 200:
+        raise BadInput(f"--title is {len(text)} characters; at most 200 are allowed")
+    return text
+
+
+def create_clip(
+    db: Database,
+    home: Home,
+    recording_id: int,
+    *,
+    start_s: float,
+    end_s: float,
+    title: str,
+    tags: list[str] = (),
+    note: str = "",
+    author: str = "cli",
+) -> int:
+    """Cut a clip from a recording; returns the new clip id.
+
+    Raises
+    ------
+    NotFound
+        If the recording does not exist.
+    BadInput
+        For a range outside the call, too short/long, an empty title or a bad tag.
+    """
+    recording = get_recording(db, recording_id)
+    start_s, end_s = _validate_range(recording, start_s=start_s, end_s=end_s, home=home)
+    title = _clean_title(title)
+    norm_tags = sorted({normalise_tag(t) for t in tags})
+    now = now_iso()
+    with transaction(db):
+        clip_id = db["clips"].insert(
+            {
+                "recording_id": recording_id, "start_s": start_s, "end_s": end_s, "title": title,
+                "note": (note or "").strip(), "tags_text": " ".join(norm_tags), "author": author,
+                "created_at": now, "updated_at": now,
+            }
+        ).last_pk
+        db["clip_tags"].insert_all([{"clip_id": clip_id, "tag": t} for t in norm_tags])
+        auditlog.append(db, kind="clip.create", actor=author, data={"clip": clip_id, "recording": recording_id})
+    return clip_id
+
+
+def get_clip(db: Database, clip_id: int) -> dict:
+    rows = list(db.query("SELECT * FROM clips WHERE id = ?", [clip_id]))
+    if not rows:
+        raise NotFound(f"no clip with id {clip_id}")
+    clip = rows[0]
+    clip["tags"] = [r[0] for r in db.execute("SELECT tag FROM clip_tags WHERE clip_id = ? ORDER BY tag", [clip_id])]
+    clip["redactions"] = json.loads(clip["redactions"])
+    return clip
+
+
+def recut_clip(db: Database, home: Home, clip_id: int, *, start_s: float, end_s: float, actor: str = "cli") -> dict:
+    """Move a clip's range. Any rendering becomes stale and approval is lost."""
+    clip = get_clip(db, clip_id)
+    recording = get_recording(db, clip["recording_id"])
+    start_s, end_s = _validate_range(recording, start_s=start_s, end_s=end_s, home=home)
+    with transaction(db):
+        db.execute(
+            """UPDATE clips SET start_s = ?, end_s = ?, revision = revision + 1, updated_at = ?,
+                   status = CASE WHEN status = 'withdrawn' THEN 'withdrawn' ELSE 'draft' END,
+                   approved_by = NULL, approved_at = NULL
+               WHERE id = ?""",
+            [start_s, end_s, now_iso(), clip_id],
+        )
+        auditlog.append(db, kind="clip.recut", actor=actor, data={"clip": clip_id, "start_s": start_s, "end_s": end_s})
+    return get_clip(db, clip_id)
+
+
+def update_clip(
+    db: Database, clip_id: int, *, title: str | None = None, note: str | None = None,
+    tags: list[str] | None = None, actor: str = "cli",
+) -> dict:
+    """Change a clip's title, note or tags (the audio is untouched, so approval stays)."""
+    get_clip(db, clip_id)
+    changes: dict = {"updated_at": now_iso()}
+    if title is not None:
+        changes["title"] = _clean_title(title)
+    if note is not None:
+        changes["note"] = note.strip()
+    norm = None if tags is None else sorted({normalise_tag(t) for t in tags})
+    if norm is not None:
+        changes["tags_text"] = " ".join(norm)
+    with transaction(db):
+        db["clips"].update(clip_id, changes)
+        if norm is not None:
+            db.execute("DELETE FROM clip_tags WHERE clip_id = ?", [clip_id])
+            db["clip_tags"].insert_all([{"clip_id": clip_id, "tag": t} for t in norm])
+        auditlog.append(db, kind="clip.edit", actor=actor, data={"clip": clip_id, "fields": sorted(changes)})
+    return get_clip(db, clip_id)
+
+
+def delete_clip(db: Database, home: Home, clip_id: int, *, actor: str = "cli") -> None:
+    """Delete a clip, its tags and its rendered audio (bytes included)."""
+    get_clip(db, clip_id)
+    files = []
+    if db["renderings"].exists():
+        files = [home.root / r[0] for r in db.execute("SELECT path FROM renderings WHERE clip_id = ?", [clip_id])]
+    with transaction(db):
+        db.execute("DELETE FROM clips WHERE id = ?", [clip_id])
+        auditlog.append(db, kind="clip.delete", actor=actor, data={"clip": clip_id})
+    for f in files:
+        f.unlink(missing_ok=True)
+
+
+def fts_query(text: str) -> str | None:
+    """Word-prefix FTS5 query: every word must start a word in title, note or tags.
+
+    Each word is quoted, so FTS5 operators in user input (``AND``, ``*``,
+    ``"``, ``-``, ``:``) are searched for as text, never interpreted.
+    """
+    words = re.findall(r"\w+", unicodedata.normalize("NFKC", text or ""))
+    if not words:
+        return None
+    return " ".join('"' + w.replace('"', '""') + '"*' for w in words)
+
+
+def list_clips(
+    db: Database,
+    *,
+    tag: str | None = None,
+    search: str | None = None,
+    status: str | tuple[str, ...] | None = None,
+    recording_id: int | None = None,
+    min_duration_s: float | None = None,
+    max_duration_s: float | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[dict], int]:
+    """Clips matching every filter given, newest first, and the total count.
+
+    Raises
+    ------
+    BadInput
+        For a negative limit/offset, an unknown status, or a bad tag.
+    """
+    if limit < 0 or offset < 0:
+        raise BadInput(f"--limit {limit} and --offset {offset} must not be negative")
+    where, params = [], []
+    joins = ""
+    if tag is not None:
+        joins += " JOIN clip_tags t ON t.clip_id = c.id AND t.tag = ?"
+        params.append(normalise_tag(tag))
+    if search is not None and search.strip():
+        query = fts_query(search)
+        if query is None:
+            return [], 0
+        where.append("c.id IN (SELECT rowid FROM clips_fts WHERE clips_fts MATCH ?)")
+        params.append(query)
+    if status is not None:
+        statuses = (status,) if isinstance(status, str) else tuple(status)
+        for s in statuses:
+            if s not in CLIP_STATUSES:
+                raise BadInput(f"status {s!r} is not one of {', '.join(CLIP_STATUSES)}")
+        where.append(f"c.status IN ({','.join('?' * len(statuses))})")
+        params.extend(statuses)
+    if recording_id is not None:
+        where.append("c.recording_id = ?")
+        params.append(recording_id)
+    if min_duration_s is not None:
+        where.append("c.end_s - c.start_s >= ?")
+        params.append(min_duration_s)
+    if max_duration_s is not None:
+        where.append("c.end_s - c.start_s <= ?")
+        params.append(max_duration_s)
+    sql_where = (" WHERE " + " AND ".join(where)) if where else ""
+    total = db.execute(f"SELECT count(*) FROM clips c{joins}{sql_where}", params).fetchone()[0]
+    rows = list(
+        db.query(
+            f"""SELECT c.id, c.recording_id, c.start_s, c.end_s, c.title, c.note, c.tags_text, c.status,
+                       c.revision, c.author, c.created_at
+                FROM clips c{joins}{sql_where} ORDER BY c.id DESC LIMIT ? OFFSET ?""",
+            params + [limit, offset],
+        )
+    )
+    for r in rows:
+        r["tags"] = r.pop("tags_text").split(" ") if r["tags_text"] else []
+        r["duration_s"] = round(r["end_s"] - r["start_s"], 3)
+    return rows, total
+
+
+def clip_parties_heard(db: Database, clip: dict) -> list[dict]:
+    """The parties whose voice is in a clip: both, for a recording with caller and agent.
+
+    On a stereo line each voice leaks into the other channel, and a clip is
+    rendered from both channels, so both parties count as heard.
+    """
+    rec = get_recording(db, clip["recording_id"])
+    return [{"role": "caller", "ref": rec["caller_ref"]}, {"role": "agent", "ref": rec["agent_ref"]}]
