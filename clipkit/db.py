@@ -29,8 +29,10 @@ MIGRATION_MODULES = (
     "clipkit.auditlog",
     "clipkit.consent",
     "clipkit.rendering",
+    "clipkit.export",
     "clipkit.users",
     "clipkit.requests",
+    "clipkit.retention",
 )
 
 BUSY_TIMEOUT_S = 15.0

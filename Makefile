@@ -1,0 +1,56 @@
+# Two commands for a new user: `make run` and `make test`. Everything they need
+# is installed from here into .venv/ (and Debian packages for the browser test).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+UV_VERSION := 0.13.9
+CLIPKIT_HOME ?= clipkit-data
+PORT ?= 8501
+# numba's JIT cache is per installation, shared by every data home
+export NUMBA_CACHE_DIR ?= $(CURDIR)/$(VENV)/numba-cache
+
+.PHONY: run test install install-test warm demo bench bench-privacy clean-demo
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	$(UV) pip install -q --python $(PY) -c constraints.txt -e .
+	touch $@
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(UV) pip install -q --python $(PY) -c constraints.txt -e '.[test]'
+	bash scripts/install-browser.sh
+	touch $@
+
+install-test: $(VENV)/.installed-test
+
+# compile librosa's numba kernels once, so no user waits ~14 s on a first anonymize
+$(VENV)/.warm: $(VENV)/.installed
+	$(PY) -m clipkit.anonymize --warm
+	touch $@
+
+warm: $(VENV)/.warm
+
+demo: install warm
+	$(PY) -m clipkit.demo --home $(CLIPKIT_HOME)
+
+run: demo
+	$(VENV)/bin/streamlit run streamlit_app.py --server.address 127.0.0.1 --server.port $(PORT) \
+		--browser.gatherUsageStats false --server.headless true
+
+test: install-test warm
+	$(PY) -m pytest -q
+
+bench: install warm
+	for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+bench-privacy: install
+	$(PY) bench/privacy.py --setup
+	bench/.venv-privacy/bin/python bench/privacy.py
+
+clean-demo:
+	rm -rf $(CLIPKIT_HOME)
