@@ -321,6 +321,73 @@ def show(clip_id):
     return c
 
 
+# ---------------------------------------------------------------- anonymize, approve
+
+
+def _render_human(p: dict) -> str:
+    lines = []
+    for r in p["rendered"]:
+        f = r["figures"] or {}
+        before = ", ".join(f"{x:.0f}" if x else "–" for x in f.get("f0_median_before", []))
+        after = ", ".join(f"{x:.0f}" if x else "–" for x in f.get("f0_median_after", []))
+        state = "already current" if r["skipped"] else "rendered"
+        lines.append(f"clip {r['clip_id']}: {state} ({r['method']}); median F0 Hz per channel {before} → {after}")
+    return "\n".join(lines)
+
+
+@cli.command()
+@global_options
+@click.argument("clip_ids", nargs=-1, type=int, required=True)
+@click.option("--method", type=click.Choice(["strong", "pitch"]), default="strong", show_default=True,
+              help="strong: keyed pitch + timbre chain (default). pitch: plain keyed pitch shift — WEAKER, "
+                   "can largely be undone; export refuses it without --allow-weak.")
+@click.option("--redact", "spans", multiple=True,
+              help="START-END[:beep|silence], seconds from the clip's start; replaces the clip's spans.")
+@click.option("--force", is_flag=True, help="Render again even if a current rendering exists.")
+@click.option("--actor", default=None)
+@_run(_render_human)
+def anonymize(clip_ids, method, spans, force, actor):
+    """Render anonymized audio for clips (in parallel on all cores)."""
+    from . import rendering
+
+    home = _home()
+    actor = actor or _default_actor()
+    with _db(home) as db:
+        if spans:
+            parsed = [rendering.parse_span(s) for s in spans]
+            for cid in clip_ids:
+                rendering.set_redactions(db, home, cid, parsed, actor=actor)
+        bar = None
+        if not _opts().get("json_output") and len(clip_ids) > 1:
+            bar = click.progressbar(length=len(clip_ids), label="Anonymizing", file=sys.stderr)
+
+        def progress(done, total):
+            if bar is not None:
+                bar.pos = done
+                bar.render_progress()
+
+        results = rendering.render_clips(db, home, list(clip_ids), method=method, force=force, actor=actor,
+                                         progress=progress)
+        if bar is not None:
+            bar.render_finish()
+    return {"rendered": results}
+
+
+@cli.command()
+@global_options
+@click.argument("clip_id", type=int)
+@click.option("--actor", required=True, help="The approving manager (recorded as given).")
+@_run(lambda p: f"Clip {p['id']} approved by {p['approved_by']}")
+def approve(clip_id, actor):
+    """Approve a clip whose current anonymized rendering you have checked."""
+    from . import rendering
+
+    home = _home()
+    with _db(home) as db:
+        c = rendering.approve(db, home, clip_id, actor=actor)
+    return {"id": c["id"], "status": c["status"], "approved_by": c["approved_by"]}
+
+
 def main() -> None:
     cli(prog_name="clipkit")
 
