@@ -17,6 +17,7 @@ import csv
 import hashlib
 import io
 import json
+from datetime import datetime, timezone
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
@@ -131,6 +132,8 @@ def verify(db: Database, *, head_text: str | None = None) -> dict:
     total = n
     if head_text:
         want_seq, want_hash = _parse_head(head_text)
+        if want_hash == GENESIS and want_seq in (None, 0):
+            return {"ok": True, "entries": total}  # the head of an empty log: every chain extends it
         if want_seq is None:
             found = [s for s, h in hashes.items() if h == want_hash]
             if not found:
@@ -140,6 +143,16 @@ def verify(db: Database, *, head_text: str | None = None) -> dict:
         elif hashes.get(want_seq) != want_hash:
             return _bad(total, want_seq, f"entry {want_seq} differs from the recorded head: the chain was rewritten")
     return {"ok": True, "entries": total}
+
+
+def _utc(text: str) -> str:
+    try:
+        t = datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise BadInput(f"--since {text!r} is not an ISO 8601 date/time (e.g. 2026-05-01 or 2026-05-01T14:30+02:00)") from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=timezone.utc)
+    return t.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
 def _bad(entries: int, seq: int, reason: str) -> dict:
@@ -159,14 +172,18 @@ def entries(
     """Log entries, oldest first, filtered; and the total matching."""
     where, params = [], []
     if since:
+        # stored times are UTC with microseconds; compare in that form, or an
+        # offset like +02:00 would be compared as text, hours off
         where.append("at >= ?")
-        params.append(since)
+        params.append(_utc(since))
     if actor:
         where.append("actor = ?")
         params.append(actor)
     if kind:
-        where.append("(kind = ? OR kind LIKE ?)")
-        params += [kind, kind + ".%"]
+        # a dotted prefix matched literally: "_" and "%" in a kind are not wildcards
+        escaped = kind.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where.append("(kind = ? OR kind LIKE ? ESCAPE '\\')")
+        params += [kind, escaped + ".%"]
     if refused:
         where.append("json_extract(data, '$.decision') IN ('refused', 'partial')")
     sql_where = (" WHERE " + " AND ".join(where)) if where else ""

@@ -388,6 +388,601 @@ def approve(clip_id, actor):
     return {"id": c["id"], "status": c["status"], "approved_by": c["approved_by"]}
 
 
+# ---------------------------------------------------------------- users (the app's accounts)
+
+
+@cli.group(name="user", cls=_Group)
+@global_options
+def user_group():
+    """Manage the app's local accounts (roles: manager, trainer, compliance)."""
+
+
+def _password_from_stdin(flag: bool) -> str | None:
+    if not flag:
+        return None
+    line = sys.stdin.readline()
+    return line[:-1] if line.endswith("\n") else line
+
+
+@user_group.command(name="add")
+@global_options
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(["manager", "trainer", "compliance"]))
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
+@click.option("--actor", default=None)
+@_run(lambda p: f"Created user {p['name']} ({p['role']})"
+      + (f"\nPassword (shown once): {p['password']}" if p.get("password") else ""))
+def user_add(name, role, password_stdin, actor):
+    """Create an account; prints a generated password unless --password-stdin."""
+    from . import users
+
+    given = _password_from_stdin(password_stdin)
+    home = _home()
+    with _db(home) as db:
+        password = users.add_user(db, name, role=role, password=given, actor=actor or _default_actor())
+        info = users.get_user_info(db, name)
+    out = {"name": info["name"], "role": info["role"]}
+    if given is None:
+        out["password"] = password
+    return out
+
+
+@user_group.command(name="passwd")
+@global_options
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the new password from the first line of stdin.")
+@click.option("--actor", default=None)
+@_run(lambda p: f"New password for {p['name']}" + (f" (shown once): {p['password']}" if p.get("password") else " set"))
+def user_passwd(name, password_stdin, actor):
+    """Set a new password (generated and printed unless --password-stdin); clears a login lock-out."""
+    from . import users
+
+    given = _password_from_stdin(password_stdin)
+    home = _home()
+    with _db(home) as db:
+        password = users.set_password(db, name, given, actor=actor or _default_actor())
+        info = users.get_user_info(db, name)
+    out = {"name": info["name"]}
+    if given is None:
+        out["password"] = password
+    return out
+
+
+@user_group.command(name="disable")
+@global_options
+@click.argument("name")
+@click.option("--actor", default=None)
+@_run(lambda p: f"Disabled user {p['name']}")
+def user_disable(name, actor):
+    """Disable an account: no more logins, open sessions stop working."""
+    from . import users
+
+    home = _home()
+    with _db(home) as db:
+        info = users.disable_user(db, name, actor=actor or _default_actor())
+    return {"name": info["name"], "disabled": info["disabled"]}
+
+
+@user_group.command(name="enable")
+@global_options
+@click.argument("name")
+@click.option("--actor", default=None)
+@_run(lambda p: f"Enabled user {p['name']}")
+def user_enable(name, actor):
+    """Re-enable a disabled account."""
+    from . import users
+
+    home = _home()
+    with _db(home) as db:
+        info = users.enable_user(db, name, actor=actor or _default_actor())
+    return {"name": info["name"], "disabled": info["disabled"]}
+
+
+@user_group.command(name="list")
+@global_options
+@_run(lambda p: "\n".join(
+    f"{u['name']:<24} {u['role']:<11} {'DISABLED' if u['disabled'] else 'active':<9} created {u['created_at'][:16]}"
+    for u in p["users"]
+) + f"\n({len(p['users'])} users)")
+def user_list():
+    """List accounts (never their passwords)."""
+    from . import users
+
+    home = _home()
+    with _db(home) as db:
+        return {"users": users.list_users(db)}
+
+
+# ---------------------------------------------------------------- data-subject requests, erasure, retention
+
+
+def _request_party_options(f: Callable) -> Callable:
+    f = click.option("--agent", default=None, help="The person's employee id, if they are an agent.")(f)
+    f = click.option("--caller", default=None, help="The person's phone or customer number, if they are a caller.")(f)
+    return f
+
+
+def _request_line(r: dict) -> str:
+    who = r.get("label") or ("(erased)" if r.get("label") is None else "")
+    return (f"{r['id']:>5}  {r['kind']:<9} {r['status']:<8} received {r['received'][:10]}  due {r['due']}"
+            f"{' (extended)' if r['extended'] else ''}  {who} [{r['party'][:8]}]")
+
+
+@cli.group(name="request", cls=_Group)
+@global_options
+def request_group():
+    """Data-subject requests: open, extend, close, write an access bundle, erase."""
+
+
+@request_group.command(name="open")
+@global_options
+@click.argument("kind", type=click.Choice(["access", "erasure", "objection"]))
+@_request_party_options
+@click.option("--received", default=None, help="ISO 8601 date/time the request arrived (default: now).")
+@click.option("--channel", default=None, help="How it arrived: email, letter, phone, web...")
+@click.option("--note", default=None, help="Internal note (cleared if the person is erased).")
+@click.option("--actor", default=None)
+@_run(lambda p: f"Opened {p['kind']} request {p['id']}, due {p['due']}")
+def request_open(kind, caller, agent, received, channel, note, actor):
+    """Register a request; it is due one month after receipt."""
+    from . import requests
+
+    identifier, role = requests.party_argument(caller=caller, agent=agent)
+    home = _home()
+    with _db(home) as db:
+        return requests.open_request(db, home, kind=kind, identifier=identifier, role=role, received=received,
+                                     channel=channel, note=note, actor=actor or _default_actor())
+
+
+@request_group.command(name="extend")
+@global_options
+@click.argument("request_id", type=int)
+@click.option("--reason", required=True, help="Why more time is needed (tell the person within the first month).")
+@click.option("--actor", default=None)
+@_run(lambda p: f"Request {p['id']} extended: now due {p['due']}")
+def request_extend(request_id, reason, actor):
+    """Extend a request's deadline once by two months (Art. 12(3))."""
+    from . import requests
+
+    home = _home()
+    with _db(home) as db:
+        return requests.extend(db, request_id, reason=reason, actor=actor or _default_actor())
+
+
+@request_group.command(name="close")
+@global_options
+@click.argument("request_id", type=int)
+@click.option("--outcome", required=True, help="What was done, in a sentence.")
+@click.option("--actor", default=None)
+@_run(lambda p: f"Request {p['id']} closed")
+def request_close(request_id, outcome, actor):
+    """Record what was done for a request, and close it."""
+    from . import requests
+
+    home = _home()
+    with _db(home) as db:
+        return requests.close(db, request_id, outcome=outcome, actor=actor or _default_actor())
+
+
+@request_group.command(name="access")
+@global_options
+@_request_party_options
+@click.option("--to", "to", required=True, type=click.Path(file_okay=False),
+              help="Folder (outside the data home) to write the bundle into, as a new subfolder.")
+@click.option("--request", "request_id", type=int, default=None, help="The access request this answers.")
+@click.option("--include-other-party", is_flag=True,
+              help="Copy stereo recordings whole, with the other party's voice (normally only the person's own channel).")
+@click.option("--actor", default=None)
+@_run(lambda p: f"Wrote access bundle {p['path']} ({p['recordings']} recordings, {p['clips']} clips)"
+      + (f"; closed request {p['request']}" if p["closed_request"] else ""))
+def request_access(caller, agent, to, request_id, include_other_party, actor):
+    """Write an access bundle (Art. 15) for one person and close their access request."""
+    from . import requests
+
+    identifier, role = requests.party_argument(caller=caller, agent=agent)
+    home = _home()
+    with _db(home) as db:
+        return requests.access_bundle(db, home, identifier=identifier, role=role, to=to, request_id=request_id,
+                                      include_other_party=include_other_party, actor=actor or _default_actor())
+
+
+def _erase_human(p: dict) -> str:
+    lines = []
+    if p["dry_run"]:
+        w = p["would_erase"]
+        lines.append(f"Dry run: would erase {w['recordings']} recording(s), {w['clips']} clip(s), "
+                     f"{w['renderings']} rendering(s), {w['files']} file(s):")
+        for r in p["recordings"]:
+            lines.append(f"  recording {r['id']} ({r['recorded_at'][:10]}, as {r['role']}, {r['clips']} clips)"
+                         + ("  KEPT: on legal hold" if r["held"] else ""))
+    else:
+        e = p["erased"]
+        lines.append(f"Erased {e['recordings']} recording(s), {e['clips']} clip(s), {e['renderings']} rendering(s), "
+                     f"{e['files']} file(s)" + ("; the person is removed" if p["party_removed"] else ""))
+    for r in p["refused"]:
+        lines.append(f"  REFUSED recording {r['recording']}: {r['reason']}")
+    if p["refused"] and not p["dry_run"]:
+        lines.append("  the person's record stays while held data remains; rerun this after 'clipkit hold release'")
+    exports = p["exports_to_recall"]
+    if exports is None:
+        lines.append("  exports: not checked (no export register installed)")
+    elif not exports:
+        lines.append("  no earlier export contained their clips")
+    else:
+        lines.append(f"  {len(exports)} earlier export(s) contained their clips; ask the recipients to delete them:")
+        for x in exports:
+            lines.append(f"    export {x['export_id']} to {x['recipient'] or '(no recipient given)'} on {x['at'][:10]}: "
+                         f"{len(x['files'])} file(s)")
+    if p["request_closed"]:
+        lines.append(f"  closed request {p['request']}")
+    return "\n".join(lines)
+
+
+@request_group.command(name="erase")
+@global_options
+@_request_party_options
+@click.option("--request", "request_id", type=int, default=None, help="The erasure request this answers.")
+@click.option("--dry-run", is_flag=True, help="List what would be erased (an agent: every call they took).")
+@click.option("--actor", default=None)
+@_run(_erase_human)
+def request_erase(caller, agent, request_id, dry_run, actor):
+    """Erase a person's recordings, clips, renderings and records (Art. 17). Exit 3 if a hold kept some."""
+    from . import erasure, requests
+
+    identifier, _ = requests.party_argument(caller=caller, agent=agent, required=request_id is None)
+    home = _home()
+    with _db(home) as db:
+        out = erasure.erase(db, home, identifier=identifier, request_id=request_id, dry_run=dry_run,
+                            actor=actor or _default_actor())
+    return out, (3 if out["refused"] and not dry_run else 0)
+
+
+@cli.command(name="requests")
+@global_options
+@click.option("--overdue", is_flag=True, help="Only requests past their due date.")
+@_run(lambda p: "\n".join(_request_line(r) for r in p["requests"]) + f"\n({len(p['requests'])} requests)")
+def requests_(overdue):
+    """List data-subject requests with their status: open, due-soon (≤ 7 days), overdue, closed."""
+    from . import requests
+
+    home = _home()
+    with _db(home) as db:
+        rows = requests.listing(db, overdue=overdue)
+    return {"requests": rows}
+
+
+@cli.group(name="hold", cls=_Group)
+@global_options
+def hold_group():
+    """Legal holds: a held recording is never purged or erased."""
+
+
+@hold_group.command(name="set")
+@global_options
+@click.argument("recording_id", type=int)
+@click.option("--reason", required=True)
+@click.option("--actor", default=None)
+@_run(lambda p: f"Recording {p['recording']} is on hold")
+def hold_set(recording_id, reason, actor):
+    """Put a recording on legal hold."""
+    from . import retention
+
+    home = _home()
+    with _db(home) as db:
+        return retention.set_hold(db, recording_id, reason=reason, actor=actor or _default_actor())
+
+
+@hold_group.command(name="release")
+@global_options
+@click.argument("recording_id", type=int)
+@click.option("--reason", required=True)
+@click.option("--actor", default=None)
+@_run(lambda p: f"Recording {p['recording']} is no longer on hold" + "".join(
+    f"\nErasure request {r} waits for it: run 'clipkit request erase --request {r}'" for r in p["erasure_requests_waiting"]))
+def hold_release(recording_id, reason, actor):
+    """Release a legal hold (purge and erasure may then delete the recording)."""
+    from . import retention
+
+    home = _home()
+    with _db(home) as db:
+        return retention.release_hold(db, recording_id, reason=reason, actor=actor or _default_actor())
+
+
+@cli.command()
+@global_options
+@click.option("--dry-run", is_flag=True, help="List what would be deleted; change nothing.")
+@click.option("--now", default=None, help="Judge retention at this ISO 8601 time (default: now).")
+@click.option("--actor", default=None)
+@_run(lambda p: f"{'Would delete' if p['dry_run'] else 'Deleted'} {len(p['deleted'])} recording(s) past retention, "
+      f"{p['clips']} clip(s), {p['renderings']} rendering(s)"
+      + (f"; kept on hold: {', '.join(map(str, p['kept_on_hold']))}" if p["kept_on_hold"] else ""))
+def purge(dry_run, now, actor):
+    """Delete recordings past their retention date (not on hold), with clips, renderings and files."""
+    from . import retention
+
+    home = _home()
+    with _db(home) as db:
+        return retention.purge(db, home, now=now, dry_run=dry_run, actor=actor or _default_actor())
+
+
+# ---------------------------------------------------------------- consent, objections, export, log, recalls
+
+
+def _party_options(f: Callable) -> Callable:
+    f = click.option("--agent", default=None, help="The agent's identifier (employee id).")(f)
+    f = click.option("--caller", default=None, help="The caller's identifier (phone or customer number).")(f)
+    return f
+
+
+def _one_party(caller: str | None, agent: str | None) -> str:
+    if (caller is None) == (agent is None):
+        raise click.UsageError("give exactly one of --caller ID or --agent ID")
+    return caller if caller is not None else agent
+
+
+_CHANNEL_CHOICE = click.Choice(["in_call", "phone", "email", "letter", "web"])
+_PURPOSE_CHOICE = click.Choice(["training", "quality", "dispute"])
+
+
+def _event_human(p: dict) -> str:
+    s = p["status"]
+    line = (f"Recorded {p['event'].replace('_', ' ')} for {p['purpose']} ({p['label']}, party {p['party_ref']}); "
+            f"now: consent {s['consent']}, objection {s['objection']}")
+    if s.get("pending_at"):
+        line += f" (a change takes effect {s['pending_at'][:16]})"
+    r = p.get("recall")
+    if r and r["clips"]:
+        line += f"\nWithdrew {len(r['clips'])} clip(s): {', '.join(map(str, r['clips']))}"
+        if r["exports"]:
+            line += f"\n{len(r['exports'])} earlier export(s) contained them: run 'clipkit recalls'"
+    return line
+
+
+def _record_event(identifier, *, purpose, event, channel, note, actor, effective, evidence=None) -> dict:
+    from . import consent
+
+    home = _home()
+    with _db(home) as db:
+        return consent.record_for(
+            db, home, identifier, purpose=purpose, event=event, actor=actor or _default_actor(),
+            channel=channel, note=note, effective=effective,
+            evidence=consent.parse_evidence(evidence) if evidence else None,
+        )
+
+
+@cli.group(name="consent", cls=_Group)
+@global_options
+def consent_group():
+    """Record consent given or withdrawn; rebuild the status table."""
+
+
+def _consent_command(name: str, event: str, doc: str):
+    @consent_group.command(name=name)
+    @global_options
+    @_party_options
+    @click.option("--purpose", type=_PURPOSE_CHOICE, required=True)
+    @click.option("--channel", type=_CHANNEL_CHOICE, default=None, help="How it reached us.")
+    @click.option("--note", default=None, help="Free text, kept in the register (never in the log).")
+    @click.option("--actor", default=None, help="Who records it.")
+    @click.option("--effective", default=None, help="ISO 8601 time it takes effect (default: now).")
+    @_run(_event_human)
+    def command(caller, agent, purpose, channel, note, actor, effective):
+        return _record_event(_one_party(caller, agent), purpose=purpose, event=event, channel=channel, note=note,
+                             actor=actor, effective=effective)
+
+    command.__doc__ = doc
+    return command
+
+
+consent_grant = _consent_command("grant", "consent_given", "Record that a caller or agent gave consent for a purpose.")
+consent_withdraw = _consent_command(
+    "withdraw", "consent_withdrawn",
+    "Record that consent was withdrawn (for training: every clip they are heard in is withdrawn at once).")
+
+
+@consent_group.command(name="rebuild")
+@global_options
+@click.option("--actor", default=None)
+@_run(lambda p: f"Rebuilt the consent status from the history ({p['rows']} party/purpose rows)")
+def consent_rebuild(actor):
+    """Recompute the current-status table from the append-only history."""
+    from . import consent
+
+    home = _home()
+    with _db(home) as db:
+        return {"rows": consent.rebuild(db, actor=actor or _default_actor())}
+
+
+@cli.command(name="object")
+@global_options
+@_party_options
+@click.option("--purpose", type=_PURPOSE_CHOICE, default="training", show_default=True)
+@click.option("--evidence", default=None, metavar="RECORDING_ID@SECONDS",
+              help="Where in a call the person objected, e.g. 12@33.5.")
+@click.option("--withdraw", is_flag=True, help="The person lifts their objection (clips stay withdrawn).")
+@click.option("--channel", type=_CHANNEL_CHOICE, default=None, help="How it reached us.")
+@click.option("--note", default=None, help="Free text, kept in the register (never in the log).")
+@click.option("--actor", default=None, help="Who records it.")
+@click.option("--effective", default=None, help="ISO 8601 time it takes effect (default: now).")
+@_run(_event_human)
+def object_(caller, agent, purpose, evidence, withdraw, channel, note, actor, effective):
+    """Record an objection (for training: every clip they are heard in is withdrawn at once)."""
+    return _record_event(_one_party(caller, agent), purpose=purpose,
+                         event="objection_withdrawn" if withdraw else "objection_made", channel=channel,
+                         note=note, actor=actor, effective=effective, evidence=evidence)
+
+
+def _status_human(p: dict) -> str:
+    lines = [f"Party {p['party']} ({p['label']})"]
+    for purpose, s in p["status"].items():
+        extra = f"  (change pending from {s['pending_at'][:16]})" if s.get("pending_at") else ""
+        lines.append(f"  {purpose:<9} consent {s['consent']:<9} objection {s['objection']}{extra}")
+    for e in p["history"]:
+        ev = e["evidence"]
+        where = f" evidence rec {ev['recording_id']}@{ev['seconds']:g}s" if ev else ""
+        lines.append(f"  #{e['seq']:<5} {e['effective_at'][:16]} {e['purpose']:<9} {e['event']:<20} "
+                     f"via {e['channel'] or '-':<8} by {e['recorded_by']}{where}" + (f"  {e['note']}" if e["note"] else ""))
+    return "\n".join(lines)
+
+
+@cli.command(name="status")
+@global_options
+@_party_options
+@_run(_status_human)
+def status_(caller, agent):
+    """Show a party's consent and objection status per purpose, and the full history."""
+    from . import consent
+
+    identifier = _one_party(caller, agent)
+    home = _home()
+    with _db(home) as db:
+        party = consent.resolve_party(db, home, identifier, create=False)
+        return {"party": party["ref"], "label": party["label"], "status": consent.current(db, party["ref"]),
+                "history": consent.history(db, party["ref"])}
+
+
+def _export_human(p: dict) -> str:
+    lines = []
+    if p["exported"]:
+        lines.append(f"Exported {len(p['exported'])} clip(s) to {p['path']}")
+        lines += [f"  clip {e['clip_id']} -> {e['file']}  sha256 {e['sha256'][:16]}…" for e in p["exported"]]
+    for r in p["refused"]:
+        lines.append(f"REFUSED clip {r['clip_id']}: " + "; ".join(x["message"] for x in r["reasons"]))
+    if p["withheld"]:
+        lines.append(f"Withheld (--all-or-nothing): clips {', '.join(map(str, p['withheld']))}; nothing was exported")
+    lines.append(f"Export {p['export_id']}: {p['decision']} (policy {p['policy_version']}; see 'clipkit log')")
+    return "\n".join(lines)
+
+
+@cli.command(name="export")
+@global_options
+@click.argument("clip_ids", nargs=-1, type=int, required=True)
+@click.option("--to", "to", required=True, type=click.Path(file_okay=False), help="Folder outside the data home.")
+@click.option("--actor", required=True, help="Who exports (recorded as given).")
+@click.option("--recipient", default=None, help="Who receives the files.")
+@click.option("--all-or-nothing", is_flag=True, help="Export nothing if any clip is refused.")
+@click.option("--allow-weak", is_flag=True, help="Accept clips anonymized with the weak 'pitch' method.")
+@_run(_export_human)
+def export_cmd(clip_ids, to, actor, recipient, all_or_nothing, allow_weak):
+    """Export approved anonymized clips (exit 3 when any clip is refused; every attempt is logged)."""
+    from . import export
+
+    home = _home()
+    with _db(home) as db:
+        out = export.export_clips(db, home, list(clip_ids), to=to, actor=actor, recipient=recipient,
+                                  all_or_nothing=all_or_nothing, allow_weak=allow_weak)
+    return out, (3 if out["refused"] or out["withheld"] else 0)
+
+
+def _log_filters(f: Callable) -> Callable:
+    f = click.option("--refused", is_flag=True, help="Only refused or partly refused export attempts.")(f)
+    f = click.option("--kind", default=None, help="Event kind or prefix, e.g. export or consent.objection_made.")(f)
+    f = click.option("--actor", default=None)(f)
+    f = click.option("--since", default=None, help="ISO 8601 date/time.")(f)
+    return f
+
+
+def _log_rows(since, actor, kind, refused, limit=None):
+    from . import auditlog, consent
+
+    since = consent.utc_iso(since, name="--since")
+    home = _home()
+    with _db(home) as db:
+        return auditlog.entries(db, since=since, actor=actor, kind=kind, refused=refused, limit=limit)
+
+
+@cli.group(name="log", cls=_Group, invoke_without_command=True)
+@global_options
+@_log_filters
+@click.option("--limit", type=int, default=None, help="At most this many entries (oldest first).")
+@click.pass_context
+def log_group(ctx, since, actor, kind, refused, limit):
+    """List the tamper-evident log; 'log verify', 'log head' and 'log csv' check and export it."""
+    if ctx.invoked_subcommand is None:
+        _log_list(since, actor, kind, refused, limit)
+
+
+@_run(lambda p: "\n".join(
+    f"{e['seq']:>6}  {e['time'][:19]}  {e['kind']:<24} {e['actor']:<16} {e['decision'] or ''}" for e in p["entries"]
+) + f"\n({len(p['entries'])} of {p['total']} entries)")
+def _log_list(since, actor, kind, refused, limit):
+    rows, total = _log_rows(since, actor, kind, refused, limit)
+    return {"entries": [{"seq": r["seq"], "time": r["at"], "kind": r["kind"], "actor": r["actor"],
+                         "decision": r["decision"], "data": r["data"], "hash": r["hash"]} for r in rows],
+            "total": total}
+
+
+@log_group.command(name="verify")
+@global_options
+@click.option("--head", "head_text", default=None, metavar="SEQ:HASH",
+              help="A head written down earlier ('clipkit log head'); also catches rewritten or cut-off chains.")
+@_run(lambda p: f"Log intact: {p['entries']} entries" if p["ok"] else
+      f"LOG TAMPERED: first bad entry {p['first_bad_seq']} ({p.get('reason', '')}); {p['entries']} entries checked")
+def log_verify(head_text):
+    """Recompute the hash chain (exit 1 if it is broken)."""
+    from . import auditlog
+
+    home = _home()
+    with _db(home) as db:
+        out = auditlog.verify(db, head_text=head_text)
+    return out, (0 if out["ok"] else 1)
+
+
+@log_group.command(name="head")
+@global_options
+@_run(lambda p: p["head"])
+def log_head():
+    """Print the newest entry as SEQ:HASH, to write down or store elsewhere."""
+    from . import auditlog
+
+    home = _home()
+    with _db(home) as db:
+        return auditlog.head(db)
+
+
+@log_group.command(name="csv")
+@global_options
+@_log_filters
+@click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False), help="Write to this file.")
+@_run(lambda p: p["csv"].rstrip("\n") if "csv" in p else f"Wrote {p['entries']} entries to {p['out']}")
+def log_csv(since, actor, kind, refused, out_path):
+    """The log as CSV for auditors (stdout, or --out FILE)."""
+    from pathlib import Path
+
+    from . import auditlog
+    from .home import write_atomic
+
+    rows, _ = _log_rows(since, actor, kind, refused)
+    text = auditlog.to_csv(rows)
+    if out_path is None:
+        return {"entries": len(rows), "csv": text}
+    write_atomic(Path(out_path), text.encode())
+    return {"entries": len(rows), "out": out_path}
+
+
+def _recalls_human(p: dict) -> str:
+    if not p["recalls"]:
+        return "No earlier export contains a withdrawn clip."
+    lines = []
+    for r in p["recalls"]:
+        lines.append(f"Export {r['export_id']} on {r['at'][:16]} by {r['actor']} to {r['recipient'] or '(no recipient)'}:")
+        lines += [f"  clip {f['clip_id']}: {f['file']}  sha256 {f['sha256']}  ({f['reason'] or 'withdrawn'})"
+                  for f in r["files"]]
+    return "\n".join(lines)
+
+
+@cli.command(name="recalls")
+@global_options
+@_run(_recalls_human)
+def recalls_cmd():
+    """Earlier exports containing clips withdrawn since: ask their recipients to delete those files."""
+    from . import export
+
+    home = _home()
+    with _db(home) as db:
+        return {"recalls": export.recalls(db)}
+
+
 def main() -> None:
     cli(prog_name="clipkit")
 

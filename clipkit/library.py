@@ -38,7 +38,9 @@ def m001_recordings_and_clips(db: Database) -> None:
     db.execute(
         """
         CREATE TABLE recordings (
-            id INTEGER PRIMARY KEY,
+            -- AUTOINCREMENT: ids are cited in evidence and the log, so an
+            -- erased recording's id must never be handed to a new one
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
             sha256 TEXT NOT NULL UNIQUE,
             path TEXT NOT NULL,             -- relative to the data home
             size_bytes INTEGER NOT NULL,
@@ -66,7 +68,7 @@ def m001_recordings_and_clips(db: Database) -> None:
     db.execute(
         """
         CREATE TABLE clips (
-            id INTEGER PRIMARY KEY,
+            id INTEGER PRIMARY KEY AUTOINCREMENT,  -- exports and recalls cite clip ids
             recording_id INTEGER NOT NULL REFERENCES recordings(id) ON DELETE CASCADE,
             start_s REAL NOT NULL,
             end_s REAL NOT NULL,

@@ -318,15 +318,13 @@ def approve(db: Database, home: Home, clip_id: int, *, actor: str) -> dict:
     clip = library.get_clip(db, clip_id)
     if current_rendering(db, clip) is None:
         raise PolicyRefusal(f"clip {clip_id} has no current anonymized rendering; run 'clipkit anonymize {clip_id}' first")
-    try:
-        from . import consent
-    except ImportError:  # the consent register is optional in a minimal install
-        consent = None
-    if consent is not None:
-        for party in library.clip_parties_heard(db, clip):
-            status = consent.current(db, party["ref"]).get("training", {})
-            if status.get("objected"):
-                raise PolicyRefusal(f"clip {clip_id} cannot be approved: the {party['role']} has objected to training use")
+    from . import export
+
+    blockers = export.approval_blockers(db, clip_id)
+    if blockers:
+        raise PolicyRefusal(
+            f"clip {clip_id} cannot be approved: " + "; ".join(b["message"] for b in blockers), reasons=blockers
+        )
     now = now_iso()
     with transaction(db):
         db.execute("UPDATE clips SET status = 'approved', approved_by = ?, approved_at = ?, updated_at = ? WHERE id = ?",

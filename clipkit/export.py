@@ -1,0 +1,581 @@
+"""Export approved, anonymized clips to a folder; recall them when someone objects.
+
+One export is one folder ``DIR/<export id>/`` with the clips' anonymized audio
+under opaque names and a ``manifest.json``. The steps, in this order:
+
+1. Validate everything (clip ids exist, ``DIR`` is outside the data home).
+   An unknown clip id fails here with :class:`NotFound` and is *not* logged:
+   nothing was decided and nothing left.
+2. In one transaction: gather each clip's facts, ask :func:`clipkit.policy.decide`,
+   write the ``exports`` / ``export_items`` rows (state ``pending``) and the
+   ``export.attempt`` log entry with every per-clip decision, then COMMIT.
+   A refused attempt is therefore in the log before anyone is told.
+3. Copy the current renderings into a hidden temp folder inside ``DIR``
+   (verifying each file's sha256 while copying), write the manifest, rename
+   the folder to its final name (atomic on one file system).
+4. Mark the export ``complete`` and log ``export.complete``. If anything in
+   step 3 fails, the temp folder is removed and ``export.failed`` is logged.
+
+So after a crash there is either a complete folder or none; the log shows
+``export.attempt`` and then ``export.complete`` or ``export.failed`` (a hard
+kill in step 3 leaves only the attempt, the row ``pending`` and at most a
+hidden ``.<id>.partial`` folder, never a visible export).
+
+Recall: :func:`recall_party` withdraws every clip a person is heard in, in
+the caller's transaction; :func:`recalls` lists every earlier export that
+contained a clip withdrawn after it was exported, so compliance can ask
+recipients to delete those files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import struct
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from . import auditlog, consent, library, policy
+from .db import now_iso, transaction
+from .errors import BadAudio, BadInput, ClipkitError, NotFound
+from .home import Home
+
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = "clipkit-export/1"
+EXPORT_STATES = ("pending", "complete", "failed")
+_CHUNK = 1 << 20
+
+migrations = Migrations("clipkit.export")
+
+
+@migrations()
+def m001_exports(db: Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE exports (
+            id TEXT PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            recipient TEXT,
+            folder TEXT NOT NULL,          -- absolute path of DIR/<id>
+            decision TEXT NOT NULL CHECK (decision IN ('allowed', 'partial')),
+            policy_version TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'complete', 'failed')),
+            manifest_sha256 TEXT,
+            finished_at TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX exports_at ON exports(at)")
+    # No foreign key to clips: an export stays on record (for recalls and
+    # access requests) after its clips are deleted or erased.
+    db.execute(
+        """
+        CREATE TABLE export_items (
+            export_id TEXT NOT NULL REFERENCES exports(id),
+            clip_id INTEGER NOT NULL,
+            file TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            PRIMARY KEY (export_id, clip_id)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("CREATE INDEX export_items_clip ON export_items(clip_id)")
+    # When each clip was withdrawn and why; kept after the clip is gone, so an
+    # erased person's exported clips still show up in recalls.
+    db.execute(
+        """
+        CREATE TABLE clip_withdrawals (
+            id INTEGER PRIMARY KEY,
+            clip_id INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            reason TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX clip_withdrawals_clip ON clip_withdrawals(clip_id, at)")
+
+
+# ---------------------------------------------------------------- facts
+
+
+def _gather(db: Database, clip_id: int, *, now: str) -> tuple[policy.ClipFacts, dict | None, dict]:
+    from . import rendering
+
+    clip = library.get_clip(db, clip_id)
+    recording = library.get_recording(db, clip["recording_id"])
+    heard = []
+    erased = False
+    for party in library.clip_parties_heard(db, clip):
+        if not db.execute("SELECT 1 FROM parties WHERE ref = ?", [party["ref"]]).fetchone():
+            erased = True  # the person was erased; nothing of theirs may leave
+        training = consent.current(db, party["ref"], now=now)["training"]
+        heard.append(policy.PartyStatus(ref=party["ref"], role=party["role"],
+                                        consent=training["consent"], objection=training["objection"]))
+    if recording.get("erased_at"):
+        erased = True
+    if db["pending_deletions"].exists() and db.execute(
+        "SELECT 1 FROM pending_deletions WHERE path = ?", [recording["path"]]
+    ).fetchone():
+        erased = True  # its audio is queued for deletion (purge or erasure under way)
+    current = rendering.current_rendering(db, clip)
+    facts = policy.ClipFacts(
+        clip_id=clip["id"], status=clip["status"], basis=recording["basis"], parties=tuple(heard),
+        rendering_method=current["method"] if current else None,
+        retention_until=recording["retention_until"], on_hold=bool(recording.get("hold_reason")), erased=erased,
+    )
+    return facts, current, clip
+
+
+def clip_facts(db: Database, clip_id: int, *, now: str | None = None) -> policy.ClipFacts:
+    """The facts :func:`clipkit.policy.decide` needs about one clip, read from the database.
+
+    Raises
+    ------
+    NotFound
+        If the clip does not exist.
+    """
+    return _gather(db, clip_id, now=now or now_iso())[0]
+
+
+def decide(db: Database, clip_id: int, *, allow_weak: bool = False, now: str | None = None) -> policy.Decision:
+    """The export decision for one clip as of now (nothing is logged)."""
+    now = now or now_iso()
+    return policy.decide(clip_facts(db, clip_id, now=now), now=now, allow_weak=allow_weak)
+
+
+def approval_blockers(db: Database, clip_id: int, *, now: str | None = None) -> list[dict]:
+    """Reasons a withdrawn clip may not be approved again (empty list: it may).
+
+    For :func:`clipkit.rendering.approve`: lifting an objection never
+    re-publishes a clip; a manager approves again, and only when no party
+    heard objects (or lacks consent on a consent basis) and the recording is
+    neither erased nor past retention.
+    """
+    now = now or now_iso()
+    return [r.as_dict() for r in policy.approval_blockers(clip_facts(db, clip_id, now=now), now=now)]
+
+
+# ---------------------------------------------------------------- files
+
+
+def plain_wav_info(path: Path) -> dict:
+    """Check a WAV holds only ``fmt `` and ``data`` chunks of 16-bit PCM; return its format.
+
+    Exports carry no metadata chunk (``LIST``/``INFO``, ``bext``, ``iXML``...)
+    that could name a tool, a person or a time.
+
+    Raises
+    ------
+    BadAudio
+        If the file is not a plain 16-bit PCM WAV.
+    """
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            raise BadAudio(f"{path.name}: not a RIFF/WAVE file")
+        chunks, fmt, data_bytes = [], None, None
+        while True:
+            hdr = f.read(8)
+            if len(hdr) < 8:
+                break
+            cid, size = hdr[:4], struct.unpack("<I", hdr[4:])[0]
+            chunks.append(cid)
+            if cid == b"fmt ":
+                fmt = f.read(size)
+                f.seek(size % 2, 1)
+            else:
+                if cid == b"data":
+                    data_bytes = size
+                f.seek(size + size % 2, 1)
+    if chunks != [b"fmt ", b"data"] or fmt is None or len(fmt) < 16:
+        names = ", ".join(c.decode("latin-1").strip() for c in chunks)
+        raise BadAudio(f"{path.name}: the WAV has chunks [{names}], expected only fmt and data")
+    tag, channels, sr, _, block_align, bits = struct.unpack("<HHIIHH", fmt[:16])
+    if tag != 1 or bits != 16:
+        raise BadAudio(f"{path.name}: the WAV is not 16-bit PCM (format {tag}, {bits} bits)")
+    frames = data_bytes // block_align if block_align else 0
+    return {"sample_rate": sr, "channels": channels, "duration_s": round(frames / sr, 3) if sr else 0.0}
+
+
+def _copy_verified(src: Path, dst: Path, expected_sha256: str) -> str:
+    """Copy src to a new file dst (never overwriting), hashing on the way; fsynced.
+
+    Raises
+    ------
+    ClipkitError
+        If the bytes do not hash to ``expected_sha256`` (the rendering changed
+        on disk since it was recorded).
+    """
+    digest = hashlib.sha256()
+    with open(src, "rb") as fin, open(dst, "xb") as fout:
+        while chunk := fin.read(_CHUNK):
+            digest.update(chunk)
+            fout.write(chunk)
+        fout.flush()
+        os.fsync(fout.fileno())
+    got = digest.hexdigest()
+    if got != expected_sha256:
+        raise ClipkitError(f"{src.name}: the rendered audio does not match its recorded checksum; render the clip again")
+    return got
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def new_export_id() -> str:
+    """A sortable, unguessable id: ``x20260512T143000Z-1a2b3c4d``."""
+    return "x" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(4)
+
+
+def _spans_text(n: int) -> str:
+    return f"{n} span{'s' if n != 1 else ''} redacted"
+
+
+# ---------------------------------------------------------------- export
+
+
+def _validate_ids(clip_ids: Sequence) -> list[int]:
+    if not clip_ids:
+        raise BadInput("name at least one clip id to export")
+    out: list[int] = []
+    for cid in clip_ids:
+        try:
+            n = int(cid)
+        except (TypeError, ValueError):
+            raise BadInput(f"clip id {cid!r} is not a number") from None
+        if n not in out:
+            out.append(n)
+    return out
+
+
+def export_clips(
+    db: Database,
+    home: Home,
+    clip_ids: Sequence[int],
+    *,
+    to: str | os.PathLike,
+    actor: str,
+    recipient: str | None = None,
+    all_or_nothing: bool = False,
+    allow_weak: bool = False,
+) -> dict:
+    """Export the clips the policy allows into ``to/<export id>/``.
+
+    Parameters
+    ----------
+    clip_ids : sequence of int
+        Clips to export (duplicates are ignored).
+    to : path
+        Folder for the export folder; created if missing; must be outside the data home.
+    actor : str
+        Who exports.
+    recipient : str, optional
+        Who receives the files (free text, recorded in the log and manifest).
+    all_or_nothing : bool
+        Export nothing if any clip is refused.
+    allow_weak : bool
+        Accept clips rendered with the weak ``pitch`` method (recorded per clip).
+
+    Returns
+    -------
+    dict
+        ``{"export_id", "decision", "path", "exported": [{"clip_id", "file", "sha256"}],
+        "refused": [{"clip_id", "reasons": [{"code", "message"}]}], "withheld": [clip ids],
+        "policy_version"}``. ``decision`` is ``allowed`` (all exported),
+        ``partial`` or ``refused`` (nothing exported); ``path`` is None when
+        nothing was exported.
+
+    Raises
+    ------
+    BadInput
+        For no clips, an empty actor, or ``to`` inside the data home (nothing logged).
+    NotFound
+        For an unknown clip id (nothing logged).
+    ClipkitError
+        If writing fails; nothing is left in ``to`` and ``export.failed`` is logged.
+    """
+    ids = _validate_ids(clip_ids)
+    if not actor or not str(actor).strip():
+        raise BadInput("--actor must name who exports")
+    actor = str(actor).strip()
+    recipient = " ".join(recipient.split()) if recipient else None
+    if to is None or not str(to).strip():
+        raise BadInput("--to must name a folder")
+    dest = Path(to).expanduser()
+    if home.contains(dest):
+        raise BadInput(f"--to {dest} is inside the data home {home.root}; exports must go outside it")
+    if dest.exists() and not dest.is_dir():
+        raise BadInput(f"--to {dest} exists and is not a folder")
+    for cid in ids:
+        library.get_clip(db, cid)  # NotFound before anything is decided or logged
+
+    export_id = new_export_id()
+    final = dest.resolve() / export_id
+    decisions: list[tuple[policy.Decision, policy.ClipFacts]] = []
+    plan: list[dict] = []
+    with transaction(db):
+        # facts, decisions and the log entry share one write transaction: no
+        # objection can slip in between deciding and recording the decision
+        now = now_iso()
+        for cid in ids:
+            facts, current, clip = _gather(db, cid, now=now)
+            d = policy.decide(facts, now=now, allow_weak=allow_weak)
+            decisions.append((d, facts))
+            if d.allowed:
+                plan.append({"clip": clip, "facts": facts, "rendering": current,
+                             "file": secrets.token_hex(8) + ".wav", "sha256": current["sha256"]})
+        refused = [d for d, _ in decisions if not d.allowed]
+        withheld = [p["clip"]["id"] for p in plan] if (refused and all_or_nothing) else []
+        writing = [] if withheld else plan
+        overall = "refused" if not writing else ("partial" if refused else "allowed")
+        files_by_clip = {p["clip"]["id"]: p for p in writing}
+        log_decisions = []
+        for d, facts in decisions:
+            entry = {"clip": d.clip_id, "decision": "allowed" if d.allowed else "refused",
+                     "reasons": d.codes, "parties": [p.ref for p in facts.parties]}
+            if d.clip_id in withheld:
+                entry["decision"] = "withheld"
+                entry["reasons"] = ["all_or_nothing"]
+            if d.weak_allowed:
+                entry["weak_allowed"] = True
+            if d.clip_id in files_by_clip:
+                entry["file"] = files_by_clip[d.clip_id]["file"]
+                entry["sha256"] = files_by_clip[d.clip_id]["sha256"]
+            log_decisions.append(entry)
+        if writing:
+            db["exports"].insert({
+                "id": export_id, "at": now, "actor": actor, "recipient": recipient, "folder": str(final),
+                "decision": overall, "policy_version": policy.POLICY_VERSION, "state": "pending",
+            })
+            db["export_items"].insert_all(
+                [{"export_id": export_id, "clip_id": p["clip"]["id"], "file": p["file"], "sha256": p["sha256"]}
+                 for p in writing]
+            )
+        auditlog.append(db, kind="export.attempt", actor=actor, data={
+            "export_id": export_id, "recipient": recipient, "clips": ids, "decision": overall,
+            "decisions": log_decisions, "policy_version": policy.POLICY_VERSION,
+            "all_or_nothing": bool(all_or_nothing), "allow_weak": bool(allow_weak),
+        })
+
+    result = {
+        "export_id": export_id, "decision": overall, "path": None, "policy_version": policy.POLICY_VERSION,
+        "exported": [],
+        "refused": [{"clip_id": d.clip_id, "reasons": [r.as_dict() for r in d.reasons]} for d in refused],
+        "withheld": withheld,
+    }
+    if not writing:
+        return result
+
+    try:
+        manifest_sha = _write_folder(home, dest, final, export_id, writing, now=now, actor=actor,
+                                     recipient=recipient, allow_weak=allow_weak)
+    except BaseException as e:
+        error = e if isinstance(e, ClipkitError) else None
+        with transaction(db):
+            db.execute("UPDATE exports SET state = 'failed', finished_at = ? WHERE id = ?", [now_iso(), export_id])
+            auditlog.append(db, kind="export.failed", actor=actor, data={
+                "export_id": export_id, "error": type(e).__name__,
+            })
+        if error is None and isinstance(e, Exception):
+            raise ClipkitError(
+                f"export {export_id} failed ({e}); nothing was exported and the log says so"
+            ) from e
+        raise
+    with transaction(db):
+        db.execute("UPDATE exports SET state = 'complete', manifest_sha256 = ?, finished_at = ? WHERE id = ?",
+                   [manifest_sha, now_iso(), export_id])
+        auditlog.append(db, kind="export.complete", actor=actor, data={
+            "export_id": export_id, "files": len(writing), "manifest_sha256": manifest_sha,
+        })
+    result["path"] = str(final)
+    result["exported"] = [{"clip_id": p["clip"]["id"], "file": p["file"], "sha256": p["sha256"]} for p in writing]
+    return result
+
+
+def _write_folder(home: Home, dest: Path, final: Path, export_id: str, items: list[dict], *, now: str,
+                  actor: str, recipient: str | None, allow_weak: bool) -> str:
+    """Write the files into a hidden temp folder next to ``final`` and rename it; returns the manifest's sha256."""
+    from . import rendering
+
+    dest.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".{export_id}.partial"
+    tmp.mkdir()  # fails if it exists: never write into someone else's folder
+    try:
+        files = []
+        for p in items:
+            src = rendering.rendering_path(home, p["rendering"])
+            info = plain_wav_info(src)
+            _copy_verified(src, tmp / p["file"], p["sha256"])
+            clip = p["clip"]
+            entry = {
+                "file": p["file"], "sha256": p["sha256"], "bytes": (tmp / p["file"]).stat().st_size,
+                "duration_s": info["duration_s"], "sample_rate": info["sample_rate"], "channels": info["channels"],
+                "tags": clip["tags"], "redactions": _spans_text(len(clip["redactions"])),
+            }
+            if p["facts"].rendering_method not in policy.STRONG_METHODS:
+                entry["weak_anonymization"] = True
+            files.append(entry)
+        manifest = {
+            "format": MANIFEST_FORMAT, "export_id": export_id, "created_at": now, "actor": actor,
+            "recipient": recipient, "policy_version": policy.POLICY_VERSION, "files": files,
+        }
+        body = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode()
+        with open(tmp / MANIFEST, "xb") as f:
+            f.write(body)
+            f.flush()
+            os.fsync(f.fileno())
+        _fsync_dir(tmp)
+        if final.exists():
+            raise ClipkitError(f"{final} already exists; an export folder is never overwritten")
+        os.rename(tmp, final)
+        _fsync_dir(final.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return hashlib.sha256(body).hexdigest()
+
+
+# ---------------------------------------------------------------- withdraw, recall
+
+
+def withdraw_clips(db: Database, clip_ids: Sequence[int], *, actor: str, reason: str,
+                   party_ref: str | None = None) -> list[int]:
+    """Withdraw clips (status ``withdrawn``, approval cleared); returns those newly withdrawn.
+
+    Runs in the caller's transaction when there is one. Logs ``clip.withdraw``
+    with the clips, the reason, the party (by ref) when it is a recall, and
+    the exports that contained the clips.
+    """
+    if not reason or not str(reason).strip():
+        raise BadInput("a withdrawal needs a reason")
+    with transaction(db):
+        now = now_iso()
+        changed = []
+        for cid in clip_ids:
+            cur = db.execute(
+                """UPDATE clips SET status = 'withdrawn', approved_by = NULL, approved_at = NULL, updated_at = ?
+                   WHERE id = ? AND status != 'withdrawn'""",
+                [now, cid],
+            )
+            if cur.rowcount:
+                changed.append(int(cid))
+        if changed:
+            db["clip_withdrawals"].insert_all(
+                [{"clip_id": cid, "at": now, "actor": actor, "reason": reason} for cid in changed]
+            )
+            exports = [e["export_id"] for e in exports_containing(db, changed)]
+            data = {"clips": changed, "reason": reason, "exports": exports}
+            if party_ref is not None:
+                data["party"] = party_ref
+            auditlog.append(db, kind="clip.withdraw", actor=actor, data=data)
+    return changed
+
+
+def recall_party(db: Database, party_ref: str, *, actor: str, reason: str) -> dict:
+    """Withdraw every clip a party is heard in, at once, exported or not.
+
+    Called by :func:`clipkit.consent.record` for an objection to, or a
+    withdrawal of consent for, ``training`` (in that event's transaction) and
+    by the erasure flow before it deletes anything. Both parties of a call
+    are heard in every clip of it (see :func:`clipkit.library.clip_parties_heard`).
+
+    Returns
+    -------
+    dict
+        ``{"party", "clips": [newly withdrawn ids], "exports": [ids of exports that contained them]}``.
+    """
+    clip_ids = [r[0] for r in db.execute(
+        """SELECT c.id FROM clips c JOIN recordings r ON r.id = c.recording_id
+           WHERE r.caller_ref = ? OR r.agent_ref = ? ORDER BY c.id""",
+        [party_ref, party_ref],
+    )]
+    changed = withdraw_clips(db, clip_ids, actor=actor, reason=reason, party_ref=party_ref)
+    exports = [e["export_id"] for e in exports_containing(db, changed)] if changed else []
+    return {"party": party_ref, "clips": changed, "exports": exports}
+
+
+def _export_rows(db: Database, sql_where: str, params: list) -> list[dict]:
+    rows = db.execute(
+        f"""SELECT e.id, e.at, e.actor, e.recipient, e.state, e.policy_version, i.clip_id, i.file, i.sha256
+            FROM exports e JOIN export_items i ON i.export_id = e.id
+            WHERE e.state != 'failed' AND {sql_where}
+            ORDER BY e.at, e.id, i.clip_id""",
+        params,
+    ).fetchall()
+    out: dict[str, dict] = {}
+    for eid, at, actor, recipient, state, version, cid, file, sha in rows:
+        e = out.setdefault(eid, {"export_id": eid, "at": at, "actor": actor, "recipient": recipient,
+                                 "state": state, "policy_version": version, "clip_ids": [], "files": []})
+        e["clip_ids"].append(cid)
+        e["files"].append({"clip_id": cid, "file": file, "sha256": sha})
+    return list(out.values())
+
+
+def exports_containing(db: Database, clip_ids: Sequence[int]) -> list[dict]:
+    """Every export (not failed) that contained any of the clips: when, by whom, to whom, which files.
+
+    Only the items for the given clips are listed. For access requests
+    ("was my voice exported?") and recalls.
+    """
+    ids = [int(c) for c in clip_ids]
+    if not ids:
+        return []
+    return _export_rows(db, f"i.clip_id IN ({','.join('?' * len(ids))})", ids)
+
+
+def recalls(db: Database) -> list[dict]:
+    """Earlier exports that contained clips withdrawn since: the files to ask recipients to delete.
+
+    An item is listed when its clip was withdrawn after the export, or is
+    withdrawn now. Each export lists only those items, with when and why
+    each clip was withdrawn.
+    """
+    found = _export_rows(
+        db,
+        """(EXISTS (SELECT 1 FROM clip_withdrawals w WHERE w.clip_id = i.clip_id AND w.at >= e.at)
+            OR EXISTS (SELECT 1 FROM clips c WHERE c.id = i.clip_id AND c.status = 'withdrawn'))""",
+        [],
+    )
+    for e in found:
+        for f in e["files"]:
+            w = db.execute(
+                "SELECT at, reason FROM clip_withdrawals WHERE clip_id = ? AND at >= ? ORDER BY at LIMIT 1",
+                [f["clip_id"], e["at"]],
+            ).fetchone()
+            f["withdrawn_at"], f["reason"] = (w[0], w[1]) if w else (None, None)
+    return found
+
+
+def get_export(db: Database, export_id: str) -> dict:
+    """One export with all its files.
+
+    Raises
+    ------
+    NotFound
+        If there is no export with that id (a refused attempt has none: see the log).
+    """
+    row = db.execute("SELECT * FROM exports WHERE id = ?", [export_id]).fetchone()
+    if row is None:
+        raise NotFound(f"no export with id {export_id!r}")
+    cols = [d[0] for d in db.execute("SELECT * FROM exports LIMIT 0").description]
+    out = dict(zip(cols, row))
+    out["files"] = [
+        {"clip_id": c, "file": f, "sha256": s}
+        for c, f, s in db.execute("SELECT clip_id, file, sha256 FROM export_items WHERE export_id = ? ORDER BY clip_id",
+                                  [export_id])
+    ]
+    return out
