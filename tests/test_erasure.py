@@ -1,0 +1,352 @@
+"""Erasure (Art. 17): every byte of the person's audio gone, others untouched, crash-safe, holds respected."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+
+from clipkit import auditlog, erasure, library, parties, requests, retention
+from clipkit.cli import cli
+from clipkit.errors import BadInput, NotFound, PolicyRefusal
+
+ANNA = "06-12345678"      # the caller who asks to be erased
+BOB = "06-87654321"       # another caller of the same agent
+AGENT = "E-0007"
+
+
+def run(home, *args):
+    result = CliRunner().invoke(cli, ["--home", str(home.root), "--json", *map(str, args)], catch_exceptions=False)
+    return result, (json.loads(result.stdout) if result.stdout.strip() else None)
+
+
+def place_rendering(db, home, clip_id: int) -> Path:
+    """Put a rendering where the renderer would: an opaque WAV in audio/renders/ and its row.
+
+    The audio is derived from the clip's source (reversed and scaled), so its
+    bytes are the person's data in another form, as a real rendering is.
+    """
+    clip = library.get_clip(db, clip_id)
+    src = library.recording_path(home, library.get_recording(db, clip["recording_id"]))
+    y, sr = sf.read(str(src), start=int(clip["start_s"] * 8000), stop=int(clip["end_s"] * 8000), dtype="float32")
+    path = home.audio_dir / "renders" / f"{secrets.token_hex(16)}.wav"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), y[::-1] * 0.9, sr, subtype="PCM_16")
+    db["renderings"].insert({
+        "clip_id": clip_id, "input_hash": secrets.token_hex(32), "method": "strong", "method_version": "test",
+        "path": home.relative(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "figures": "{}",
+        "created_at": "2026-03-02T10:00:00+00:00", "created_by": "test",
+    })
+    return path
+
+
+def render(db, home, clip_ids: list[int]) -> list[Path]:
+    """Render clips with the real renderer when it is installed, else place renderings like it would."""
+    try:
+        from clipkit.anonymize import render as _  # noqa: F401  (the DSP stack the renderer needs)
+    except ImportError:
+        return [place_rendering(db, home, cid) for cid in clip_ids]
+    from clipkit import rendering
+
+    rendering.render_clips(db, home, clip_ids, actor="t", workers=1)
+    return [home.root / db.execute("SELECT path FROM renderings WHERE clip_id = ?", [cid]).fetchone()[0]
+            for cid in clip_ids]
+
+
+def slice_of(path: Path) -> bytes:
+    """48 bytes from the middle of a file: audio samples no other file shares by chance."""
+    data = path.read_bytes()
+    return data[len(data) // 2: len(data) // 2 + 48]
+
+
+def files_under(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()]
+
+
+@pytest.fixture
+def world(db, home, make_audio):
+    """Anna: two stereo calls and a mixed one with the agent; Bob: one call with the same agent.
+
+    Every call has a clip and a rendering. Returns the facts a test needs to
+    check what is left afterwards.
+    """
+    recs = {"anna": [], "bob": []}
+    for who, ident, channels in (("anna", ANNA, 2), ("anna", ANNA, 2), ("anna", ANNA, 1), ("bob", BOB, 2)):
+        (res,) = library.import_recordings(db, home, [make_audio(f"{who}{len(recs[who])}.wav", channels=channels)],
+                                           caller=ident, agent=AGENT, recorded_at="2026-03-02T10:00:00+01:00",
+                                           actor="t")
+        assert res.error is None
+        recs[who].append(res.id)
+    clips = {}
+    for who, ids in recs.items():
+        for rid in ids:
+            title = "Zebrafinch complaint" if who == "anna" else "Bob billing"
+            cid = library.create_clip(db, home, rid, start_s=1, end_s=6, title=title, tags=["x"], author="m")
+            clips.setdefault(who, []).append(cid)
+    renders = {who: render(db, home, ids) for who, ids in clips.items()}
+    # a stray copy of Anna's call in tmp/, as a crashed import leaves one
+    stray = home.tmp_dir / "import-deadbeef"
+    stray.write_bytes(library.recording_path(home, library.get_recording(db, recs["anna"][0])).read_bytes())
+    anna_files = [library.recording_path(home, library.get_recording(db, r)) for r in recs["anna"]]
+    return {
+        "recs": recs, "clips": clips, "renders": renders,
+        "anna_files": anna_files,
+        "anna_shas": [library.get_recording(db, r)["sha256"] for r in recs["anna"]],
+        "anna_pseudonym": parties.lookup(db, home.secret(), ANNA)["pseudonym"],
+        "needles": [slice_of(p) for p in anna_files + renders["anna"]],
+        "bob_bytes": {p: p.read_bytes() for p in
+                      [library.recording_path(home, library.get_recording(db, recs["bob"][0])), *renders["bob"]]},
+    }
+
+
+def assert_nothing_of_anna_left(home, world):
+    files = files_under(home.root)
+    assert any(p.name.startswith("clipkit.db") for p in files)
+    needles = list(world["needles"])
+    needles += [s.encode() for s in world["anna_shas"]]
+    needles += [world["anna_pseudonym"].encode(), b"Zebrafinch", b"zebrafinch"]
+    for path in files:
+        data = path.read_bytes()
+        for i, needle in enumerate(needles):
+            assert needle not in data, f"needle {i} of Anna's data is still in {path.relative_to(home.root)}"
+        assert not any(s in path.name for s in world["anna_shas"]), path
+    for path in world["anna_files"] + world["renders"]["anna"]:
+        assert not path.exists()
+
+
+def assert_bob_intact(db, home, world):
+    for path, data in world["bob_bytes"].items():
+        assert path.read_bytes() == data
+    (rid,) = world["recs"]["bob"]
+    rec = library.get_recording(db, rid)
+    assert hashlib.sha256(library.recording_path(home, rec).read_bytes()).hexdigest() == rec["sha256"]
+    assert [c["id"] for c in library.list_clips(db, recording_id=rid)[0]] == world["clips"]["bob"]
+    assert db["renderings"].count_where("clip_id = ?", world["clips"]["bob"]) == 1
+    parties.lookup(db, home.secret(), BOB)
+    parties.lookup(db, home.secret(), AGENT)
+
+
+def test_erasure_removes_every_byte_of_the_caller_and_nothing_of_others(db, home, world):
+    req = requests.open_request(db, home, kind="erasure", identifier=ANNA, role="caller", note="Anna J. by phone",
+                                actor="officer")
+    out = erasure.erase(db, home, identifier=ANNA, actor="officer")
+    assert out["erased"] == {"recordings": 3, "clips": 3, "renderings": 3, "files": 6}
+    assert out["party_removed"] and out["request_closed"] and out["refused"] == []
+    assert_nothing_of_anna_left(home, world)
+    assert_bob_intact(db, home, world)
+    assert not (home.tmp_dir / "import-deadbeef").exists()
+    with pytest.raises(NotFound):
+        parties.lookup(db, home.secret(), ANNA)
+    assert parties.is_suppressed(db, home.secret(), ANNA)
+    closed = requests.get(db, req["id"])
+    assert closed["status"] == "closed" and closed["note"] is None and closed["outcome"].startswith("erased: 3")
+    assert db["pending_deletions"].count == 0 and db["erasure_jobs"].count == 0
+    assert auditlog.verify(db)["ok"]
+    tomb = auditlog.entries(db, kind="erasure")[0][-1]
+    assert tomb["actor"] == "officer" and tomb["data"] == {
+        "request": req["id"], "recordings": 3, "clips": 3, "renderings": 3, "exports_to_recall": 0, "decision": "done"}
+    res = CliRunner().invoke(cli, ["--home", str(home.root), "log", "verify"])
+    assert res.exit_code == 0, res.output
+
+
+def test_the_log_names_no_one(db, home, world):
+    requests.open_request(db, home, kind="erasure", identifier=ANNA, role="caller", note="Anna J.", actor="o")
+    erasure.erase(db, home, identifier=ANNA, actor="o")
+    text = json.dumps(auditlog.entries(db)[0])
+    assert "Anna" not in text and "12345678" not in text and world["anna_shas"][0] not in text
+
+
+@pytest.mark.parametrize("seam", ["after_first_file", "before_files", "in_row_transaction", "before_party_rows"])
+def test_a_crash_midway_and_a_rerun_finish_the_job(db, home, world, monkeypatch, seam):
+    requests.open_request(db, home, kind="erasure", identifier=ANNA, role="caller", actor="o")
+
+    class Crash(Exception):
+        pass
+
+    if seam == "after_first_file":
+        real, calls = retention._unlink_file, []
+
+        def flaky(path):
+            if calls:
+                raise Crash("power cut")
+            calls.append(path)
+            real(path)
+
+        monkeypatch.setattr(retention, "_unlink_file", flaky)
+    elif seam == "before_files":
+        monkeypatch.setattr(retention, "finish_pending", lambda db, home: (_ for _ in ()).throw(Crash("power cut")))
+    elif seam == "in_row_transaction":
+        real_append = auditlog.append
+
+        def failing(db, *, kind, **kw):
+            if kind == "erasure.recordings":
+                raise Crash("power cut")
+            return real_append(db, kind=kind, **kw)
+
+        monkeypatch.setattr(auditlog, "append", failing)
+    else:
+        monkeypatch.setattr(requests, "_close", lambda *a, **k: (_ for _ in ()).throw(Crash("power cut")))
+
+    with pytest.raises(Crash):
+        erasure.erase(db, home, identifier=ANNA, actor="o")
+    # whatever the crash left, the library never points at missing audio
+    for rec in db.query("SELECT * FROM recordings"):
+        assert library.recording_path(home, rec).exists()
+    parties.lookup(db, home.secret(), ANNA)  # not yet removed: a rerun can still find the person
+    monkeypatch.undo()
+
+    out = erasure.erase(db, home, identifier=ANNA, actor="o")
+    assert out["party_removed"] and out["request_closed"]
+    assert (out["erased"]["recordings"], out["erased"]["clips"], out["erased"]["renderings"]) == (3, 3, 3)
+    assert_nothing_of_anna_left(home, world)
+    assert_bob_intact(db, home, world)
+    assert auditlog.verify(db)["ok"]
+    assert db["pending_deletions"].count == 0 and db["erasure_jobs"].count == 0
+
+
+def test_a_purge_also_finishes_an_interrupted_erasure(db, home, world, monkeypatch):
+    monkeypatch.setattr(retention, "_unlink_file", lambda p: (_ for _ in ()).throw(RuntimeError("crash")))
+    with pytest.raises(RuntimeError):
+        erasure.erase(db, home, identifier=ANNA, actor="o")
+    monkeypatch.undo()
+    assert db["pending_deletions"].count == 6  # 3 calls and 3 renderings queued, none removed yet
+    retention.purge(db, home, actor="cron")
+    assert db["pending_deletions"].count == 0
+    for path in world["anna_files"] + world["renders"]["anna"]:
+        assert not path.exists()
+
+
+def test_erasing_twice_says_nothing_is_left(db, home, world):
+    erasure.erase(db, home, identifier=ANNA, actor="o")
+    with pytest.raises(NotFound, match="erased earlier at their request"):
+        erasure.erase(db, home, identifier=ANNA, actor="o")
+    res, out = run(home, "request", "erase", "--caller", ANNA)
+    assert res.exit_code == 1 and out["error"]["code"] == "not_found" and "nothing left" in res.stderr
+
+
+def test_unknown_person_is_not_found_and_nothing_is_written(db, home, world):
+    before = (auditlog.head(db), db["suppressed"].count, db["parties"].count)
+    with pytest.raises(NotFound, match="no data is stored about this person"):
+        erasure.erase(db, home, identifier="06-99999999", actor="o")
+    assert (auditlog.head(db), db["suppressed"].count, db["parties"].count) == before
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({}, BadInput, "--caller ID, --agent ID or --request"),
+        ({"request_id": 42}, NotFound, "no request with id 42"),
+    ],
+)
+def test_bad_arguments(db, home, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        erasure.erase(db, home, actor="o", **kwargs)
+
+
+def test_party_with_no_recordings_is_removed_and_suppressed(db, home, make_audio):
+    req = requests.open_request(db, home, kind="erasure", identifier="K-77", role="caller", note="called twice",
+                                actor="o")
+    out = erasure.erase(db, home, request_id=req["id"], actor="o")
+    assert out["erased"]["recordings"] == 0 and out["party_removed"] and out["request_closed"]
+    assert db["parties"].count == 0
+    with pytest.raises(PolicyRefusal, match="erased earlier"):
+        library.import_recordings(db, home, [make_audio()], caller="K-77", agent=AGENT, actor="t")
+    (res,) = library.import_recordings(db, home, [make_audio()], caller="K-77", agent=AGENT, actor="t",
+                                       allow_suppressed=True)
+    assert res.error is None
+    with pytest.raises(NotFound, match="erased earlier"):
+        erasure.erase(db, home, request_id=req["id"], actor="o")
+
+
+def test_legal_hold_keeps_that_recording_and_the_party_until_released(db, home, world):
+    held = world["recs"]["anna"][1]
+    retention.set_hold(db, held, reason="complaint 2026-114", actor="legal")
+    req = requests.open_request(db, home, kind="erasure", identifier=ANNA, role="caller", note="N", actor="o")
+    res, out = run(home, "request", "erase", "--caller", ANNA)
+    assert res.exit_code == 3
+    assert out["refused"] == [{"recording": held, "reason": "on legal hold: complaint 2026-114"}]
+    assert out["erased"]["recordings"] == 2 and not out["party_removed"] and not out["request_closed"]
+    assert library.recording_path(home, library.get_recording(db, held)).exists()
+    assert {c["status"] for c in library.list_clips(db, recording_id=held)[0]} == {"withdrawn"}
+    parties.lookup(db, home.secret(), ANNA)          # still held data: the tie stays
+    assert parties.is_suppressed(db, home.secret(), ANNA)
+    assert requests.get(db, req["id"])["status"] != "closed" and requests.get(db, req["id"])["note"] == "N"
+    assert auditlog.entries(db, kind="erasure")[0][-1]["data"]["decision"] == "partial"
+    assert auditlog.entries(db, kind="erasure", refused=True)[1] == 1
+
+    released = retention.release_hold(db, held, reason="settled", actor="legal")
+    assert released["erasure_requests_waiting"] == [req["id"]]
+    out = erasure.erase(db, home, request_id=req["id"], actor="o")
+    assert out["party_removed"] and out["request_closed"] and out["erased"]["recordings"] == 3
+    assert_nothing_of_anna_left(home, world)
+    assert_bob_intact(db, home, world)
+
+
+def test_dry_run_for_an_agent_lists_every_call_they_took_and_changes_nothing(db, home, world):
+    head, files = auditlog.head(db), sorted(p.name for p in files_under(home.audio_dir))
+    res, out = run(home, "request", "erase", "--agent", AGENT, "--dry-run")
+    assert res.exit_code == 0 and out["dry_run"]
+    assert sorted(r["id"] for r in out["recordings"]) == world["recs"]["anna"] + world["recs"]["bob"]
+    assert {r["role"] for r in out["recordings"]} == {"agent"}
+    assert out["would_erase"] == {"recordings": 4, "clips": 4, "renderings": 4, "files": 8}
+    assert auditlog.head(db) == head and sorted(p.name for p in files_under(home.audio_dir)) == files
+    assert db["recordings"].count == 4
+
+
+def test_consent_history_goes_with_the_party(db, home, world):
+    consent = pytest.importorskip("clipkit.consent")
+    ref = parties.lookup(db, home.secret(), ANNA)["ref"]
+    consent.record(db, party_ref=ref, purpose="training", event="objection_made", actor="o", note="Anna said no")
+    consent.record(db, party_ref=ref, purpose="quality", event="consent_given", actor="o")
+    bob_ref = parties.lookup(db, home.secret(), BOB)["ref"]
+    consent.record(db, party_ref=bob_ref, purpose="quality", event="consent_given", actor="o")
+    erasure.erase(db, home, identifier=ANNA, actor="o")
+    assert db["consent_events"].count_where("party_ref = ?", [ref]) == 0
+    assert db["consent_status"].count_where("party_ref = ?", [ref]) == 0
+    assert len(consent.history(db, bob_ref)) == 1
+    assert_nothing_of_anna_left(home, world)
+
+
+def test_earlier_exports_are_listed_for_recall(db, home, world):
+    pytest.importorskip("clipkit.export")
+    clip = world["clips"]["anna"][0]
+    # an export as the export register records one (its files left the data home)
+    db["exports"].insert({"id": "x1", "at": "2026-03-03T09:00:00+00:00", "actor": "trainer", "recipient": "Academy",
+                          "folder": "/elsewhere/x1", "decision": "allowed", "policy_version": "1",
+                          "state": "complete"})
+    db["export_items"].insert({"export_id": "x1", "clip_id": clip, "file": "clip-1.wav", "sha256": "ab" * 32})
+    dry = erasure.erase(db, home, identifier=ANNA, actor="o", dry_run=True)
+    assert [e["export_id"] for e in dry["exports_to_recall"]] == ["x1"]
+    res, out = run(home, "request", "erase", "--caller", ANNA)
+    assert res.exit_code == 0
+    (x,) = out["exports_to_recall"]
+    assert (x["export_id"], x["recipient"], x["clip_ids"]) == ("x1", "Academy", [clip])
+    assert db["exports"].count == 1  # the record of what left stays, for the recall
+    assert auditlog.entries(db, kind="clip.withdraw")[0]
+    assert auditlog.entries(db, kind="erasure")[0][-1]["data"]["exports_to_recall"] == 1
+    human = CliRunner().invoke(cli, ["--home", str(home.root), "request", "erase", "--caller", BOB])
+    assert human.exit_code == 0 and "Erased 1 recording(s)" in human.output
+
+
+def test_request_for_another_person_is_refused(db, home, world):
+    other = requests.open_request(db, home, kind="erasure", identifier=BOB, role="caller", actor="o")
+    with pytest.raises(BadInput, match="another person"):
+        erasure.erase(db, home, identifier=ANNA, request_id=other["id"], actor="o")
+    access = requests.open_request(db, home, kind="access", identifier=ANNA, role="caller", actor="o")
+    with pytest.raises(BadInput, match="not an erasure request"):
+        erasure.erase(db, home, request_id=access["id"], actor="o")
+    assert db["recordings"].count == 4
+
+
+def test_a_new_request_after_erasure_starts_a_fresh_party(db, home, world, tmp_path):
+    erasure.erase(db, home, identifier=ANNA, actor="o")
+    req = requests.open_request(db, home, kind="access", identifier=ANNA, role="caller", actor="o")
+    out = requests.access_bundle(db, home, identifier=ANNA, role="caller", to=tmp_path / "b", actor="o")
+    assert out["recordings"] == 0 and out["request"] == req["id"]
+    out = erasure.erase(db, home, identifier=ANNA, actor="o")
+    assert out["party_removed"]

@@ -1,0 +1,219 @@
+"""Retention dates per purpose, legal holds, and purge (shared deletion path, crash-safe, idempotent)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+
+import pytest
+from click.testing import CliRunner
+
+from clipkit import auditlog, library, retention
+from clipkit.cli import cli
+from clipkit.errors import BadInput, NotFound
+
+CALL = "2026-01-10T09:00:00+01:00"
+
+
+def run(home, *args):
+    result = CliRunner().invoke(cli, ["--home", str(home.root), "--json", *map(str, args)], catch_exceptions=False)
+    return result, (json.loads(result.stdout) if result.stdout.strip() else None)
+
+
+def imported(db, home, make_audio, *, at: str = CALL, caller: str = "06-12345678") -> int:
+    (res,) = library.import_recordings(db, home, [make_audio()], caller=caller, agent="E-0007", recorded_at=at,
+                                       actor="t")
+    assert res.error is None
+    return res.id
+
+
+def with_rendering(db, home, clip_id: int):
+    path = home.audio_dir / "renders" / f"{secrets.token_hex(16)}.wav"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"RIFF" + secrets.token_bytes(400))
+    db["renderings"].insert({
+        "clip_id": clip_id, "input_hash": "0" * 64, "method": "strong", "method_version": "t",
+        "path": home.relative(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "figures": "{}",
+        "created_at": CALL, "created_by": "t",
+    })
+    return path
+
+
+# ---------------------------------------------------------------- dates
+
+
+def test_quality_at_import_training_while_a_clip_uses_it(db, home, make_audio):
+    rid = imported(db, home, make_audio)
+    assert library.get_recording(db, rid)["retention_until"] == "2026-04-10T09:00:00+01:00"  # +90 days
+    cid = library.create_clip(db, home, rid, start_s=1, end_s=3, title="t", author="m")
+    assert library.get_recording(db, rid)["retention_until"] == "2028-01-10T09:00:00+01:00"  # +730 days
+    assert retention.purposes(db, library.get_recording(db, rid)) == ["quality", "training"]
+    library.delete_clip(db, home, cid, actor="m")
+    assert library.get_recording(db, rid)["retention_until"] == "2026-04-10T09:00:00+01:00"
+
+
+def test_withdrawn_clips_no_longer_extend_retention_and_purge_recomputes(db, home, make_audio):
+    rid = imported(db, home, make_audio)
+    cid = library.create_clip(db, home, rid, start_s=1, end_s=3, title="t", author="m")
+    db.execute("UPDATE clips SET status = 'withdrawn' WHERE id = ?", [cid])  # as a recall does
+    out = retention.purge(db, home, now="2026-05-01", dry_run=True)
+    assert [d["id"] for d in out["deleted"]] == [rid] and out["deleted"][0]["retention_until"].startswith("2026-04-10")
+
+
+@pytest.mark.parametrize(
+    "days, expected",
+    [({"quality": 30, "training": 730}, "2026-02-09"), ({"quality": 365, "training": 730}, "2027-01-10")],
+)
+def test_rules_come_from_config(db, home, make_audio, days, expected):
+    rid = imported(db, home, make_audio)
+    home.config["retention_days"] = days
+    assert retention.refresh(db, home, rid).startswith(expected)
+
+
+def test_retention_and_hold_are_visible_in_recordings(db, home, make_audio):
+    rid = imported(db, home, make_audio)
+    retention.set_hold(db, rid, reason="dispute", actor="legal")
+    res, out = run(home, "recordings")
+    (row,) = out["recordings"]
+    assert row["retention_until"] == "2026-04-10T09:00:00+01:00" and row["hold_reason"] == "dispute"
+
+
+# ---------------------------------------------------------------- holds
+
+
+def test_hold_set_and_release_are_logged_without_the_reason(db, home, make_audio):
+    rid = imported(db, home, make_audio)
+    retention.set_hold(db, rid, reason="complaint of Mr X", actor="legal")
+    out = retention.release_hold(db, rid, reason="settled", actor="legal")
+    assert out == {"recording": rid, "hold": False, "erasure_requests_waiting": []}
+    events = auditlog.entries(db, kind="hold")[0]
+    assert [(e["kind"], e["data"]) for e in events] == [("hold.set", {"recording": rid}),
+                                                        ("hold.release", {"recording": rid})]
+    assert "Mr X" not in json.dumps([e["data"] for e in events])
+
+
+@pytest.mark.parametrize(
+    "action, setup, error, message",
+    [
+        ("set", None, BadInput, "--reason must not be empty"),
+        ("set", "held", BadInput, "already on hold"),
+        ("release", None, BadInput, "is not on hold"),
+        ("release", "unknown", NotFound, "no recording with id 999"),
+    ],
+)
+def test_hold_bad_input(db, home, make_audio, action, setup, error, message):
+    rid = imported(db, home, make_audio)
+    if setup == "held":
+        retention.set_hold(db, rid, reason="x", actor="l")
+    if setup == "unknown":
+        rid = 999
+    reason = "" if message.startswith("--reason") else "why"
+    fn = retention.set_hold if action == "set" else retention.release_hold
+    with pytest.raises(error, match=message):
+        fn(db, rid, reason=reason, actor="l")
+
+
+def test_hold_cli(home, db, make_audio):
+    rid = imported(db, home, make_audio)
+    res, out = run(home, "hold", "set", rid, "--reason", "court case")
+    assert res.exit_code == 0 and out["hold"] is True
+    res, _ = run(home, "hold", "set", rid, "--reason", "again")
+    assert res.exit_code == 1 and "already on hold" in res.stderr
+    res, out = run(home, "hold", "release", rid, "--reason", "done")
+    assert res.exit_code == 0 and out["hold"] is False
+
+
+# ---------------------------------------------------------------- purge
+
+
+@pytest.fixture
+def aged(db, home, make_audio):
+    """Three calls of January 2026: one with a clip and rendering, one held, one with a clip (training)."""
+    old = imported(db, home, make_audio)
+    cid = library.create_clip(db, home, old, start_s=1, end_s=3, title="t", author="m")
+    render = with_rendering(db, home, cid)
+    db.execute("UPDATE clips SET status = 'withdrawn' WHERE id = ?", [cid])
+    held = imported(db, home, make_audio)
+    retention.set_hold(db, held, reason="dispute", actor="legal")
+    training = imported(db, home, make_audio)
+    library.create_clip(db, home, training, start_s=1, end_s=3, title="keep", author="m")
+    files = {r: library.recording_path(home, library.get_recording(db, r)) for r in (old, held, training)}
+    return {"old": old, "held": held, "training": training, "clip": cid, "render": render, "files": files}
+
+
+def test_purge_dry_run_changes_nothing(db, home, aged):
+    head = auditlog.head(db)
+    out = retention.purge(db, home, now="2026-06-01T00:00:00Z", dry_run=True)
+    assert [d["id"] for d in out["deleted"]] == [aged["old"]] and out["kept_on_hold"] == [aged["held"]]
+    assert (out["clips"], out["renderings"], out["files"]) == (1, 1, 2)
+    assert auditlog.head(db) == head and db["recordings"].count == 3 and aged["render"].exists()
+
+
+def test_purge_deletes_past_retention_with_everything_derived_and_is_idempotent(db, home, aged):
+    out = retention.purge(db, home, now="2026-06-01T00:00:00Z", actor="cron")
+    assert [d["id"] for d in out["deleted"]] == [aged["old"]]
+    assert (out["clips"], out["renderings"], out["files"]) == (1, 1, 2)
+    assert not aged["files"][aged["old"]].exists() and not aged["render"].exists()
+    assert aged["files"][aged["held"]].exists() and aged["files"][aged["training"]].exists()
+    with pytest.raises(NotFound):
+        library.get_clip(db, aged["clip"])
+    assert db["renderings"].count == 0 and db["clip_tags"].count_where("clip_id = ?", [aged["clip"]]) == 0
+    entry = auditlog.entries(db, kind="retention.purge")[0][-1]
+    assert entry["actor"] == "cron" and entry["data"]["recordings"] == [aged["old"]]
+    assert entry["data"]["kept_on_hold"] == [aged["held"]]
+    again = retention.purge(db, home, now="2026-06-01T00:00:00Z", actor="cron")
+    assert again["deleted"] == [] and db["recordings"].count == 2
+    assert auditlog.verify(db)["ok"]
+
+
+def test_purge_after_the_training_maximum(db, home, aged):
+    out = retention.purge(db, home, now="2028-02-01T00:00:00Z")
+    assert sorted(d["id"] for d in out["deleted"]) == [aged["old"], aged["training"]]
+    assert out["kept_on_hold"] == [aged["held"]] and db["recordings"].count == 1
+
+
+def test_purge_crash_after_the_first_file_leaves_nothing_half_deleted(db, home, aged, monkeypatch):
+    real, done = retention._unlink_file, []
+
+    def flaky(path):
+        if done:
+            raise RuntimeError("power cut")
+        done.append(path)
+        real(path)
+
+    monkeypatch.setattr(retention, "_unlink_file", flaky)
+    with pytest.raises(RuntimeError):
+        retention.purge(db, home, now="2026-06-01T00:00:00Z")
+    monkeypatch.undo()
+    # rows are gone together (no recording without audio, no clip without recording); the files stay queued
+    assert db["recordings"].count == 2 and db["clips"].count == 1
+    assert db["pending_deletions"].count == 2 and len(done) == 1
+    retention.purge(db, home, now="2026-06-01T00:00:00Z")
+    assert db["pending_deletions"].count == 0
+    assert not aged["files"][aged["old"]].exists() and not aged["render"].exists()
+
+
+def test_a_queued_path_imported_again_is_not_deleted(db, home, make_audio):
+    rid = imported(db, home, make_audio)
+    rec = library.get_recording(db, rid)
+    db["pending_deletions"].insert({"path": rec["path"], "sha256": rec["sha256"], "queued_at": CALL})
+    assert retention.finish_pending(db, home) == 1
+    assert library.recording_path(home, rec).exists() and db["pending_deletions"].count == 0
+
+
+@pytest.mark.parametrize("now", ["yesterday", "2026-13-01"])
+def test_purge_bad_now(db, home, now):
+    with pytest.raises(BadInput, match="--now"):
+        retention.purge(db, home, now=now)
+
+
+def test_purge_cli(home, db, aged):
+    res, out = run(home, "purge", "--dry-run", "--now", "2026-06-01")
+    assert res.exit_code == 0 and out["dry_run"] and [d["id"] for d in out["deleted"]] == [aged["old"]]
+    res, out = run(home, "purge", "--now", "2026-06-01")
+    assert res.exit_code == 0 and out["files"] == 2
+    res = CliRunner().invoke(cli, ["--home", str(home.root), "purge", "--now", "2026-06-01"])
+    assert res.exit_code == 0 and "Deleted 0 recording(s)" in res.output and "kept on hold" in res.output
+    res, _ = run(home, "purge", "--now", "soon")
+    assert res.exit_code == 1 and "--now" in res.stderr
