@@ -237,6 +237,7 @@ def envelope(path: str | os.PathLike, *, points: int = 2000) -> tuple[np.ndarray
     seconds_per_point : float
     """
     info = sf.info(str(path))
+    sr = int(info.samplerate)
     hop = max(1, int(np.ceil(info.frames / points)))
     chunks = []
     with sf.SoundFile(str(path)) as f:
@@ -247,7 +248,7 @@ def envelope(path: str | os.PathLike, *, points: int = 2000) -> tuple[np.ndarray
             if len(block) > n:
                 chunks.append(np.abs(block[n:]).max(axis=0, keepdims=True))
     peaks = np.concatenate(chunks).T if chunks else np.zeros((info.channels, 0), dtype="float32")
-    return peaks, hop / info.sr
+    return peaks, hop / sr
 
 
 def to_wav_bytes(y: np.ndarray, *, sr: int) -> bytes:

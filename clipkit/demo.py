@@ -86,7 +86,7 @@ def build(home_dir: str | Path, *, samples: Path = SAMPLES, render: bool = True,
                     db, party_ref=rec[f"{objection['party']}_ref"], purpose=objection["purpose"],
                     event="objection_made", actor=ACTOR, channel="in_call",
                     note="Said during the call that it must not be used for training.",
-                    evidence={"recording_id": res.id, "at_s": objection["at_s"]},
+                    evidence={"recording_id": res.id, "seconds": objection["at_s"]},
                 )
         if rendering:
             rendering.render_clips(db, home, summary["clips"], actor=ACTOR)

@@ -1,0 +1,186 @@
+"""Shared helpers for the app's pages: the run's context, errors, caches, badges, paging.
+
+The router (``streamlit_app.py``) opens one database connection per script
+run and puts it, the home and the logged-in user in :data:`RUN` (a
+thread-local: each session's run has its own thread, so no connection is
+shared between sessions). Pages read them with :func:`context`.
+
+Everything a page does goes through :mod:`clipkit.access`, which checks the
+user's role; the pages only decide what to show.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import streamlit as st
+
+from clipkit import access
+from clipkit.errors import ClipkitError, PolicyRefusal
+
+RUN = threading.local()
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    path: str
+    title: str
+    icon: str
+    url_path: str
+
+
+# which pages each role sees, in navigation order (the first is the default)
+PAGES: dict[str, list[PageSpec]] = {
+    "manager": [
+        PageSpec("app_pages/manager_calls.py", "Calls & cutting", ":material/graphic_eq:", "calls"),
+        PageSpec("app_pages/manager_clips.py", "Clips", ":material/content_cut:", "clips"),
+        PageSpec("app_pages/manager_import.py", "Import calls", ":material/upload_file:", "import"),
+    ],
+    "trainer": [
+        PageSpec("app_pages/trainer_library.py", "Training library", ":material/school:", "library"),
+    ],
+    "compliance": [
+        PageSpec("app_pages/compliance_dashboard.py", "Dashboard", ":material/monitoring:", "dashboard"),
+        PageSpec("app_pages/compliance_parties.py", "Parties & consent", ":material/person_search:", "parties"),
+        PageSpec("app_pages/compliance_requests.py", "Requests & erasure", ":material/assignment:", "requests"),
+        PageSpec("app_pages/compliance_log.py", "Log, exports & recalls", ":material/receipt_long:", "log"),
+        PageSpec("app_pages/compliance_retention.py", "Retention & holds", ":material/lock_clock:", "retention"),
+    ],
+}
+LOGIN_PAGE = PageSpec("app_pages/login.py", "Log in", ":material/login:", "login")
+
+STATUS_COLORS = {"draft": "gray", "anonymized": "blue", "approved": "green", "withdrawn": "red"}
+STATUS_STYLES = {
+    "draft": "background-color: #f1f3f4; color: #3c4043",
+    "anonymized": "background-color: #e8f0fe; color: #1967d2",
+    "approved": "background-color: #e6f4ea; color: #137333",
+    "withdrawn": "background-color: #fce8e6; color: #c5221f",
+}
+
+
+def login_form() -> None:
+    """The login form; on success the user is put in the session and the app reruns."""
+    from clipkit import users
+
+    st.title("clipkit")
+    st.caption("Anonymized training clips from recorded support calls.")
+    message = st.session_state.pop("login_message", None)
+    if message:
+        st.warning(message)
+    with st.form("login_form", clear_on_submit=False):
+        name = st.text_input("User name", key="login_name", autocomplete="username")
+        password = st.text_input("Password", type="password", key="login_password", autocomplete="current-password")
+        submitted = st.form_submit_button("Log in", key="login_submit", type="primary")
+    if submitted:
+        try:
+            user = users.authenticate(RUN.db, name, password)
+        except ClipkitError as e:
+            st.error(str(e))
+        else:
+            st.session_state.clear()  # nothing of the login (the password) stays in the session
+            st.session_state["user"] = user
+            st.rerun()
+
+
+def context():
+    """``(user, home, db)`` of this run; stops the page if nobody is logged in."""
+    user = getattr(RUN, "user", None)
+    if user is None:
+        st.warning("Please log in.")
+        st.stop()
+    return user, RUN.home, RUN.db
+
+
+def show_error(e: ClipkitError) -> None:
+    """A clipkit error as a plain message; a policy refusal with each of its reasons."""
+    reasons = getattr(e, "reasons", None) or []
+    if isinstance(e, PolicyRefusal) and reasons:
+        lines = []
+        for r in reasons:
+            if isinstance(r, dict):
+                text = r.get("message") or str(r)
+                clip = r.get("clip_id")
+                lines.append(f"- {'clip ' + str(clip) + ': ' if clip is not None else ''}{text}")
+            else:
+                lines.append(f"- {getattr(r, 'message', r)}")
+        st.error(str(e) + "\n\n" + "\n".join(dict.fromkeys(lines)))
+    else:
+        st.error(str(e))
+
+
+@contextmanager
+def errors():
+    """Show a :class:`ClipkitError` raised inside as ``st.error(str(e))``, never a traceback."""
+    try:
+        yield
+    except ClipkitError as e:
+        show_error(e)
+
+
+@contextmanager
+def fatal():
+    """Like :func:`errors`, then stop the page: what follows depends on what failed."""
+    try:
+        yield
+    except ClipkitError as e:
+        show_error(e)
+        st.stop()
+
+
+def module(name: str):
+    """An optional clipkit module, or None (the page then says the feature is not available yet)."""
+    return access.optional(name)
+
+
+def not_available(feature: str, module_name: str) -> None:
+    st.info(f"{feature} is not available yet in this installation (clipkit.{module_name} is missing).")
+
+
+def badge(status: str) -> None:
+    st.badge(status, color=STATUS_COLORS.get(status, "gray"))
+
+
+def status_table(df):
+    """A clips table with its ``status`` column coloured like the badges."""
+    return df.style.map(lambda v: STATUS_STYLES.get(v, ""), subset=["status"])
+
+
+def paginate(total: int, *, per_page: int, key: str) -> int:
+    """Show a pager when needed; returns the offset of the current page."""
+    pages = max(1, -(-total // per_page))
+    if pages <= 1:
+        return 0
+    page = st.pagination(pages, key=key, max_visible_pages=7)
+    return (min(page, pages) - 1) * per_page
+
+
+def parse_tags(text: str) -> list[str]:
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+def fmt_s(seconds: float) -> str:
+    m, s = divmod(float(seconds), 60)
+    h, m = divmod(int(m), 60)
+    return f"{h}:{m:02d}:{s:05.2f}" if h else f"{m}:{s:05.2f}"
+
+
+# ---------------------------------------------------------------- caches (keyed by the file's sha256)
+# The access functions check the role and write the log *before* calling
+# these, on every play; the caches only save decoding work.
+
+
+@st.cache_data(max_entries=32, ttl="1h", show_spinner=False)
+def cached_segment(path: str, sha256: str, start_s: float, end_s: float) -> bytes:
+    return access.decode_segment(path, sha256, start_s, end_s)
+
+
+@st.cache_data(max_entries=64, ttl="1h", show_spinner=False)
+def cached_file(path: str, sha256: str) -> bytes:
+    return access.read_file(path, sha256)
+
+
+@st.cache_data(max_entries=64, ttl="1h", show_spinner=False)
+def cached_envelope(path: str, sha256: str, points: int):
+    return access.compute_envelope(path, sha256, points)

@@ -1,0 +1,56 @@
+"""Compliance: a small dashboard — clips by status, exports and refusals per week, requests due."""
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from app_pages import _ui
+from clipkit import access
+
+user, home, db = _ui.context()
+st.title("Compliance dashboard")
+
+with _ui.fatal():
+    d = access.dashboard(db, user)
+
+req = d["requests"]
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Clips approved for training", d["clips_by_status"].get("approved", 0))
+c2.metric("Clips withdrawn", d["clips_by_status"].get("withdrawn", 0))
+c3.metric("Open requests", req.get("open", 0) + req.get("due-soon", 0) + req.get("overdue", 0))
+c4.metric("Overdue requests", req.get("overdue", 0))
+if req.get("overdue"):
+    st.error(f"{req['overdue']} request(s) are past their due date. See *Requests & erasure*.")
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Clips by status")
+    by_status = pd.DataFrame({"status": list(d["clips_by_status"]), "clips": list(d["clips_by_status"].values())})
+    st.altair_chart(
+        alt.Chart(by_status).mark_bar().encode(
+            x=alt.X("status:N", sort=list(d["clips_by_status"]), title=None),
+            y=alt.Y("clips:Q", title="clips"),
+            color=alt.Color("status:N", legend=None, scale=alt.Scale(
+                domain=list(_ui.STATUS_COLORS), range=["#9aa0a6", "#4c8bf5", "#34a853", "#ea4335"])),
+        ).properties(height=240),
+        key="dash_status",
+    )
+with right:
+    st.subheader("Exports and refusals per week")
+    if d["weekly"]:
+        weekly = pd.DataFrame(d["weekly"]).set_index("week")[["exports", "refusals"]]
+        st.bar_chart(weekly, stack=False, height=240, color=["#34a853", "#ea4335"])
+    else:
+        st.caption("No export attempts in the last 12 weeks.")
+
+st.subheader("Requests due")
+if not d["requests_available"]:
+    _ui.not_available("The requests register", "requests")
+elif d["requests_due"]:
+    rows = pd.DataFrame([{"id": r["id"], "kind": r["kind"], "person": r.get("label") or "(erased)",
+                          "due": r["due"], "status": r["status"]} for r in d["requests_due"]])
+    st.dataframe(rows.style.apply(
+        lambda row: ["color: #d93025; font-weight: 600" if row["status"] == "overdue" else "" for _ in row], axis=1),
+        hide_index=True, key="dash_requests")
+else:
+    st.caption("No open requests.")

@@ -1,0 +1,100 @@
+"""Compliance: the tamper-evident log (exports, refusals, plays…), chain verification, CSV; recalls."""
+
+import datetime as dt
+
+import pandas as pd
+import streamlit as st
+
+from app_pages import _ui
+from clipkit import access
+from clipkit.auditlog import canonical
+
+user, home, db = _ui.context()
+st.title("Log, exports & recalls")
+PER_PAGE = 50
+
+KINDS = {
+    "(all)": None, "export attempts": "export.attempt", "exports (all steps)": "export", "plays (anonymized)": "play",
+    "plays of raw audio": "play.raw", "clips": "clip", "consent": "consent", "requests": "request",
+    "erasure": "erasure", "holds": "hold", "retention": "retention", "imports": "recording", "logins": "user",
+}
+
+# ---------------------------------------------------------------- verify
+v1, v2 = st.columns([3, 1])
+head_text = v1.text_input("Recorded head to check against (optional, SEQ:HASH)", key="log_head")
+with v2:
+    st.write("")
+    verify = st.button("Verify chain", key="log_verify", type="primary", icon=":material/verified_user:")
+if verify:
+    with _ui.errors(), st.spinner("Recomputing every hash…"):
+        st.session_state["log_verify_result"] = access.verify_log(db, user, head_text=head_text)
+res = st.session_state.get("log_verify_result")
+if res:
+    if res["ok"]:
+        st.success(f"Intact: all {res['entries']} entries chain correctly. Current head: `{res['head']}`")
+    else:
+        st.error(f"Broken at entry {res['first_bad_seq']}: {res['reason']}")
+
+# ---------------------------------------------------------------- filters, table, CSV
+f1, f2, f3, f4 = st.columns([2, 2, 2, 1])
+kind_label = f1.selectbox("Kind", list(KINDS), key="log_kind")
+actor = f2.text_input("Actor", key="log_actor")
+since = f3.date_input("Since", value=None, key="log_since")
+refused = f4.checkbox("Refusals only", key="log_refused")
+filters = dict(kind=KINDS[kind_label], actor=actor.strip() or None, refused=refused,
+               since=dt.datetime.combine(since, dt.time(), tzinfo=dt.timezone.utc).isoformat() if since else None)
+
+with _ui.fatal():
+    total = access.log_entries(db, user, limit=0, **filters)[1]
+    offset = _ui.paginate(total, per_page=PER_PAGE, key="log_page")
+    rows, total = access.log_entries(db, user, limit=PER_PAGE, offset=offset, newest_first=True, **filters)
+
+st.caption(f"{total} entries, newest first")
+if rows:
+    st.dataframe(pd.DataFrame([
+        {"#": r["seq"], "at": r["at"][:19].replace("T", " "), "kind": r["kind"], "actor": r["actor"],
+         "decision": r.get("decision") or "", "data": canonical(r["data"])}
+        for r in rows
+    ]), hide_index=True, key="log_table")
+
+if st.button("Prepare CSV of these entries", key="log_csv_prepare", icon=":material/table:"):
+    with _ui.errors():
+        st.session_state["log_csv"] = access.log_csv(db, user, **filters)
+if st.session_state.get("log_csv"):
+    st.download_button("Download CSV", st.session_state["log_csv"], file_name="clipkit-log.csv", mime="text/csv",
+                       key="log_csv_download", icon=":material/download:")
+
+# ---------------------------------------------------------------- recalls
+st.divider()
+st.subheader("Recalls")
+export = _ui.module("export")
+if export is None:
+    _ui.not_available("Recalls", "export")
+else:
+    with _ui.errors():
+        recalled = access.recalls(db, user)
+        if recalled:
+            st.warning(f"{len(recalled)} earlier export(s) contain clips withdrawn since; ask the recipients to "
+                       "delete these files.")
+            st.dataframe(pd.DataFrame([
+                {"export": e["export_id"], "exported": e["at"][:16], "by": e["actor"], "recipient": e["recipient"] or "",
+                 "clip": f["clip_id"], "file": f["file"], "withdrawn": (f.get("withdrawn_at") or "")[:16],
+                 "why": f.get("reason") or ""}
+                for e in recalled for f in e["files"]
+            ]), hide_index=True, key="recalls_table")
+        else:
+            st.caption("No exported clip has been withdrawn.")
+    with st.expander("Withdraw clips by hand"):
+        ids_text = st.text_input("Clip ids (comma-separated)", key="withdraw_ids")
+        why = st.text_input("Reason", key="withdraw_reason")
+        if st.button("Withdraw", key="withdraw_go"):
+            with _ui.errors():
+                try:
+                    ids = [int(x) for x in ids_text.replace(" ", "").split(",") if x]
+                except ValueError:
+                    ids = None
+                if not ids:
+                    st.error("Give one or more clip ids, e.g. 12, 14")
+                else:
+                    changed = access.withdraw_clips(db, user, ids, reason=why)
+                    st.success(f"Withdrawn: {', '.join(map(str, changed)) or 'none (already withdrawn)'}")

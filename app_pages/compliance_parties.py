@@ -1,0 +1,100 @@
+"""Compliance: look a party up by identifier; status per purpose, history; record consent events."""
+
+import pandas as pd
+import streamlit as st
+
+from app_pages import _ui
+from clipkit import access
+from clipkit.errors import ClipkitError, NotFound
+
+user, home, db = _ui.context()
+st.title("Parties & consent")
+st.caption("The identifier is canonicalised and turned into a keyed pseudonym on the fly; it is never stored "
+           "or logged.")
+consent = _ui.module("consent")
+
+c1, c2 = st.columns([4, 1])
+identifier = c1.text_input("Phone, customer or employee number", key="party_identifier")
+with c2:
+    st.write("")
+    look = st.button("Look up", key="party_lookup", type="primary", icon=":material/search:")
+if look:
+    st.session_state["party_lookup_for"] = identifier
+
+# looked up again on every run (the identifier is only in this session's widget state)
+info, missing = None, None
+if identifier and st.session_state.get("party_lookup_for") == identifier:
+    try:
+        info = access.find_party(db, home, user, identifier)
+    except NotFound as e:
+        missing = str(e)
+        st.warning(missing)
+    except ClipkitError as e:
+        _ui.show_error(e)
+
+if info:
+    p = info["party"]
+    st.subheader(f"Party {p['label']}")
+    st.caption(f"reference {p['ref']} · known since {p['created_at'][:10]} · {len(info['recordings'])} call(s)")
+    if info["status"]:
+        st.markdown("**Status per purpose**")
+        st.dataframe(pd.DataFrame([
+            {"purpose": purpose, "consent": s["consent"], "since": (s.get("consent_at") or "")[:16],
+             "objection": s["objection"], "objection since": (s.get("objection_at") or "")[:16],
+             "pending change": (s.get("pending_at") or "")[:16]}
+            for purpose, s in info["status"].items()
+        ]), hide_index=True, key="party_status")
+    if info["history"]:
+        st.markdown("**History**")
+        st.dataframe(pd.DataFrame([
+            {"#": h["seq"], "purpose": h["purpose"], "event": h["event"].replace("_", " "),
+             "effective": h["effective_at"][:16], "recorded": h["recorded_at"][:16], "channel": h["channel"] or "",
+             "by": h["recorded_by"], "note": h["note"] or "",
+             "evidence": (f"call #{h['evidence']['recording_id']} at {h['evidence']['seconds']:.2f} s"
+                          if h.get("evidence") else "")}
+            for h in info["history"]
+        ]), hide_index=True, key="party_history")
+    elif consent is not None:
+        st.caption("No consent or objection events recorded.")
+    if info["recordings"]:
+        with st.expander("Calls"):
+            st.dataframe(pd.DataFrame(info["recordings"]), hide_index=True, key="party_calls")
+
+# ---------------------------------------------------------------- record an event
+if consent is None:
+    _ui.not_available("The consent register", "consent")
+elif info or missing:
+    st.subheader("Record consent, withdrawal or objection")
+    if not info:
+        st.caption("This identifier is not known yet; recording an event creates the party.")
+    with st.form("consent_form"):
+        c1, c2, c3 = st.columns(3)
+        purpose = c1.selectbox("Purpose", list(consent.PURPOSES), key="consent_purpose")
+        event = c2.selectbox("Event", list(consent.EVENTS), format_func=lambda e: e.replace("_", " "),
+                             key="consent_event")
+        channel = c3.selectbox("Received by", list(consent.CHANNELS), format_func=lambda c: c.replace("_", " "),
+                               key="consent_channel")
+        c1, c2, c3 = st.columns(3)
+        effective = c1.text_input("Takes effect (ISO 8601, blank = now)", key="consent_effective")
+        ev_rec = c2.number_input("Evidence: call #", min_value=0, value=None, step=1, key="consent_ev_rec")
+        ev_s = c3.number_input("Evidence: at second", min_value=0.0, value=None, step=0.01, format="%.2f",
+                               key="consent_ev_s")
+        note = st.text_area("Note", key="consent_note", height=70)
+        go = st.form_submit_button("Record", key="consent_submit", type="primary")
+    if go:
+        evidence = {"recording_id": int(ev_rec), "seconds": float(ev_s or 0.0)} if ev_rec else None
+        with _ui.errors():
+            out = access.record_consent(db, home, user, party_ref=info["party"]["ref"] if info else None,
+                                        identifier=None if info else identifier, purpose=purpose, event=event,
+                                        channel=channel, note=note, evidence=evidence, effective=effective)
+            recall = out.get("recall") or {}
+            msg = f"Recorded: {event.replace('_', ' ')} for {purpose}."
+            if recall.get("clips"):
+                msg += f" Withdrawn clips: {', '.join(map(str, recall['clips']))}."
+            if recall.get("exports"):
+                msg += f" Earlier exports to recall: {', '.join(recall['exports'])}."
+            st.session_state["consent_message"] = msg
+            st.rerun()
+msg = st.session_state.pop("consent_message", None)
+if msg:
+    st.success(msg)

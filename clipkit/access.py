@@ -1,0 +1,721 @@
+"""Role-checked functions: the only door the app's pages use into the library.
+
+Every function takes the authenticated :class:`~clipkit.users.User` (never a
+bare role string), re-reads the account (a disabled account or a changed role
+stops working at once) and raises :class:`~clipkit.errors.Forbidden` with a
+plain-language reason when the role may not do the action. Actions are
+written to the log under the user's name.
+
+Roles
+-----
+manager
+    Imports calls, listens to raw audio (each play logged with a reason),
+    cuts, redacts, anonymizes and approves clips, records an objection heard
+    in a call.
+trainer
+    Browses the library of *approved, anonymized* clips, plays their rendered
+    audio (each play logged) and exports training packages. A trainer can
+    never obtain raw audio or a waveform of a call through any function here.
+compliance
+    Looks up parties, records consent events, reads and verifies the log,
+    recalls exports, handles requests, erasure, retention and legal holds;
+    may listen to raw audio for a stated reason (e.g. an access request).
+
+Audio functions accept an optional ``loader``/``reader`` so the app can put a
+cache (keyed by the file's sha256) under the decoding; authorization and
+logging happen here on every call, before the loader runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from . import audio, auditlog, library, parties
+from .errors import BadInput, Forbidden, NotFound, PolicyRefusal
+from .home import Home
+from .users import ROLES, User, active_user
+
+MANAGER, TRAINER, COMPLIANCE = "manager", "trainer", "compliance"
+
+# action -> roles allowed, and what a refused user is told
+PERMISSIONS: dict[str, tuple[frozenset, str]] = {
+    "import": (frozenset({MANAGER}), "import calls"),
+    "recordings": (frozenset({MANAGER, COMPLIANCE}), "browse call recordings"),
+    "raw_audio": (frozenset({MANAGER, COMPLIANCE}), "listen to raw (not anonymized) call audio"),
+    "waveform": (frozenset({MANAGER, COMPLIANCE}), "see the waveform of a call"),
+    "clips.browse": (frozenset({MANAGER, COMPLIANCE}), "browse clips that are not approved"),
+    "clips.edit": (frozenset({MANAGER}), "cut, edit, redact or delete clips"),
+    "clips.render": (frozenset({MANAGER}), "anonymize clips"),
+    "clips.approve": (frozenset({MANAGER}), "approve clips"),
+    "library": (frozenset({TRAINER, MANAGER}), "browse the training library"),
+    "play": (frozenset({TRAINER, MANAGER, COMPLIANCE}), "play anonymized clips"),
+    "export": (frozenset({TRAINER, MANAGER}), "export training packages"),
+    "objection.in_call": (frozenset({MANAGER, COMPLIANCE}), "record an objection heard in a call"),
+    "parties": (frozenset({COMPLIANCE}), "look up parties and their consent"),
+    "consent.record": (frozenset({COMPLIANCE}), "record consent, withdrawals and objections"),
+    "log": (frozenset({COMPLIANCE}), "read or verify the log"),
+    "recall": (frozenset({COMPLIANCE}), "recall exports"),
+    "requests": (frozenset({COMPLIANCE}), "handle data-subject requests"),
+    "erasure": (frozenset({COMPLIANCE}), "erase personal data"),
+    "retention": (frozenset({COMPLIANCE}), "manage retention and legal holds"),
+    "dashboard": (frozenset({COMPLIANCE}), "see the compliance dashboard"),
+}
+
+# how much raw audio one request may return (a 4-hour call is ~460 MB as WAV)
+MAX_RAW_PLAY_S = 30 * 60.0
+
+
+def allowed(user: User, action: str) -> bool:
+    """Whether the user's role may do ``action`` (no database check; for showing or hiding UI)."""
+    roles, _ = PERMISSIONS[action]
+    return isinstance(user, User) and user.role in roles
+
+
+def require(db: Database, user: User, action: str) -> User:
+    """The checked user, or :class:`Forbidden` naming what the role may not do."""
+    roles, what = PERMISSIONS[action]
+    user = active_user(db, user)
+    if user.role not in roles:
+        allowed_roles = " or ".join(r for r in ROLES if r in roles)
+        raise Forbidden(f"a {user.role} may not {what}; this needs the {allowed_roles} role")
+    return user
+
+
+def optional(name: str):
+    """``clipkit.<name>`` if that module exists in this installation, else None."""
+    try:
+        return importlib.import_module(f"clipkit.{name}")
+    except ModuleNotFoundError as e:
+        if e.name == f"clipkit.{name}":
+            return None
+        raise
+
+
+def _need(name: str):
+    module = optional(name)
+    if module is None:
+        raise NotFound(f"this installation has no clipkit.{name} module yet")
+    return module
+
+
+# ---------------------------------------------------------------- loaders (cacheable)
+
+
+def decode_segment(path: str, sha256: str, start_s: float, end_s: float) -> bytes:
+    """WAV bytes of ``[start_s, end_s)`` of a file (sha256 only keys a cache)."""
+    y, sr = audio.read_segment(path, start_s=start_s, end_s=end_s)
+    return audio.to_wav_bytes(y, sr=sr)
+
+
+def read_file(path: str, sha256: str) -> bytes:
+    """A file's bytes, checked against its recorded sha256."""
+    data = Path(path).read_bytes()
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise NotFound(f"the audio file {Path(path).name} does not match its recorded checksum")
+    return data
+
+
+def compute_envelope(path: str, sha256: str, points: int):
+    """``audio.envelope`` of a file: peaks (channels, <= points) and seconds per point."""
+    return audio.envelope(path, points=points)
+
+
+# ---------------------------------------------------------------- recordings (manager, compliance)
+
+
+def import_calls(
+    db: Database, home: Home, user: User, paths: Sequence[str | Path], *, caller: str, agent: str,
+    channels: str | None = None, recorded_at: str | None = None, basis: str | None = None,
+    notice: str | None = None,
+) -> list[library.ImportResult]:
+    """Import call recordings as the user (manager)."""
+    user = require(db, user, "import")
+    return library.import_recordings(
+        db, home, list(paths), caller=caller, agent=agent, channels=channels, recorded_at=recorded_at,
+        basis=basis, notice=notice, actor=user.name,
+    )
+
+
+def list_recordings(db: Database, user: User, *, limit: int = 50, offset: int = 0) -> tuple[list[dict], int]:
+    require(db, user, "recordings")
+    rows, total = library.list_recordings(db, limit=limit, offset=offset)
+    for r in rows:
+        for party in ("caller", "agent"):
+            try:
+                r[f"{party}_label"] = parties.get(db, r[f"{party}_ref"])["label"]
+            except NotFound:
+                r[f"{party}_label"] = "(erased)"
+    return rows, total
+
+
+def get_recording(db: Database, user: User, recording_id: int) -> dict:
+    require(db, user, "recordings")
+    return library.get_recording(db, recording_id)
+
+
+def waveform(
+    db: Database, home: Home, user: User, recording_id: int, *, points: int = 2000,
+    loader: Callable | None = None,
+):
+    """Peak envelope of a whole call, ``(peaks (channels, n), seconds_per_point)``."""
+    require(db, user, "waveform")
+    rec = library.get_recording(db, recording_id)
+    path = library.recording_path(home, rec)
+    if not path.exists():
+        raise NotFound(f"the audio of recording {recording_id} is gone (erased or purged)")
+    return (loader or compute_envelope)(str(path), rec["sha256"], points)
+
+
+def raw_audio(
+    db: Database, home: Home, user: User, recording_id: int, *, start_s: float, end_s: float, reason: str,
+    loader: Callable | None = None,
+) -> bytes:
+    """WAV bytes of a range of a raw recording; logged (kind ``play.raw``) with the reason.
+
+    Raises
+    ------
+    Forbidden
+        For a trainer, always.
+    BadInput
+        Without a reason, or for a range outside the call or longer than :data:`MAX_RAW_PLAY_S`.
+    """
+    user = require(db, user, "raw_audio")
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise BadInput("say why you are listening to the raw call (the reason is logged)")
+    if len(reason) > 500:
+        raise BadInput("the reason is longer than 500 characters")
+    rec = library.get_recording(db, recording_id)
+    try:
+        start_s, end_s = float(start_s), float(end_s)
+    except (TypeError, ValueError):
+        raise BadInput("start and end must be numbers of seconds") from None
+    if not (0 <= start_s < end_s) or start_s >= rec["duration_s"]:
+        raise BadInput(f"the range {start_s:g}–{end_s:g} s is not inside the call (0–{rec['duration_s']:.3f} s)")
+    end_s = min(end_s, rec["duration_s"])
+    if end_s - start_s > MAX_RAW_PLAY_S:
+        raise BadInput(f"listen to at most {MAX_RAW_PLAY_S / 60:g} minutes at a time")
+    path = library.recording_path(home, rec)
+    if not path.exists():
+        raise NotFound(f"the audio of recording {recording_id} is gone (erased or purged)")
+    auditlog.append(db, kind="play.raw", actor=user.name, data={
+        "recording": recording_id, "start_s": round(start_s, 3), "end_s": round(end_s, 3), "reason": reason,
+        "role": user.role,
+    })
+    return (loader or decode_segment)(str(path), rec["sha256"], round(start_s, 3), round(end_s, 3))
+
+
+def clip_original_audio(
+    db: Database, home: Home, user: User, clip_id: int, *, reason: str, loader: Callable | None = None,
+) -> bytes:
+    """The raw range a clip was cut from (the "A" of an A/B comparison); see :func:`raw_audio`."""
+    require(db, user, "raw_audio")
+    clip = library.get_clip(db, clip_id)
+    return raw_audio(db, home, user, clip["recording_id"], start_s=clip["start_s"], end_s=clip["end_s"],
+                     reason=reason, loader=loader)
+
+
+# ---------------------------------------------------------------- clips (manager)
+
+
+def list_clips(db: Database, user: User, **filters) -> tuple[list[dict], int]:
+    """Clips of every status, with :func:`clipkit.library.list_clips` filters."""
+    require(db, user, "clips.browse")
+    return library.list_clips(db, **filters)
+
+
+def get_clip(db: Database, user: User, clip_id: int) -> dict:
+    """One clip. A trainer only sees approved clips (others look like they do not exist)."""
+    if allowed(user, "clips.browse"):
+        require(db, user, "clips.browse")
+        return library.get_clip(db, clip_id)
+    require(db, user, "library")
+    clip = library.get_clip(db, clip_id)
+    if clip["status"] != "approved":
+        raise NotFound(f"no approved clip with id {clip_id}")
+    return _library_row(clip)
+
+
+def create_clip(
+    db: Database, home: Home, user: User, recording_id: int, *, start_s: float, end_s: float, title: str,
+    tags: Sequence[str] = (), note: str = "",
+) -> int:
+    user = require(db, user, "clips.edit")
+    return library.create_clip(db, home, recording_id, start_s=start_s, end_s=end_s, title=title,
+                               tags=list(tags), note=note, author=user.name)
+
+
+def recut_clip(db: Database, home: Home, user: User, clip_id: int, *, start_s: float, end_s: float) -> dict:
+    user = require(db, user, "clips.edit")
+    return library.recut_clip(db, home, clip_id, start_s=start_s, end_s=end_s, actor=user.name)
+
+
+def update_clip(
+    db: Database, user: User, clip_id: int, *, title: str | None = None, note: str | None = None,
+    tags: Sequence[str] | None = None,
+) -> dict:
+    user = require(db, user, "clips.edit")
+    return library.update_clip(db, clip_id, title=title, note=note, tags=None if tags is None else list(tags),
+                               actor=user.name)
+
+
+def delete_clip(db: Database, home: Home, user: User, clip_id: int) -> None:
+    user = require(db, user, "clips.edit")
+    library.delete_clip(db, home, clip_id, actor=user.name)
+
+
+def set_redactions(db: Database, home: Home, user: User, clip_id: int, spans: Sequence) -> dict:
+    """Replace a clip's silence/beep spans ``[(start_s, end_s, "beep"|"silence")]`` (from the clip's start)."""
+    user = require(db, user, "clips.edit")
+    return _need("rendering").set_redactions(db, home, clip_id, spans, actor=user.name)
+
+
+def render_clips(
+    db: Database, home: Home, user: User, clip_ids: Sequence[int], *, method: str = "strong",
+    force: bool = False, progress: Callable[[int, int], None] | None = None,
+) -> list[dict]:
+    user = require(db, user, "clips.render")
+    return _need("rendering").render_clips(db, home, list(clip_ids), method=method, force=force,
+                                           actor=user.name, progress=progress)
+
+
+def current_rendering(db: Database, user: User, clip_id: int) -> dict | None:
+    """The clip's current rendering row (path, sha256, method, figures), or None."""
+    get_clip(db, user, clip_id)  # a trainer: approved clips only
+    rendering = optional("rendering")
+    if rendering is None:
+        return None
+    return rendering.current_rendering(db, library.get_clip(db, clip_id))
+
+
+def approve(db: Database, home: Home, user: User, clip_id: int) -> dict:
+    user = require(db, user, "clips.approve")
+    return _need("rendering").approve(db, home, clip_id, actor=user.name)
+
+
+def anonymized_audio(db: Database, home: Home, user: User, clip_id: int, *, reader: Callable | None = None) -> bytes:
+    """The bytes of a clip's current anonymized rendering, exactly as stored; each call logged (kind ``play``).
+
+    A trainer gets only approved clips. Nobody gets a stale rendering, and
+    this function never touches the raw recording.
+
+    Raises
+    ------
+    PolicyRefusal
+        If the clip has no current rendering, or (trainer) it is not approved
+        or the policy refuses it (objection, consent, retention, erasure).
+    """
+    user = require(db, user, "play")
+    clip = library.get_clip(db, clip_id)
+    if not allowed(user, "clips.browse"):
+        if clip["status"] != "approved":
+            raise PolicyRefusal(f"clip {clip_id} is not in the training library (it is not approved)",
+                                reasons=[{"code": "not_approved", "message": "the clip has not been approved by a manager"}])
+        reasons = play_blockers(db, home, clip)
+        if reasons:
+            raise PolicyRefusal(f"clip {clip_id} may not be played: " + "; ".join(r["message"] for r in reasons),
+                                reasons=reasons)
+    rendering = optional("rendering")
+    current = rendering.current_rendering(db, clip) if rendering else None
+    if current is None:
+        raise PolicyRefusal(f"clip {clip_id} has no up-to-date anonymized version",
+                            reasons=[{"code": "not_anonymized", "message": "the clip has no up-to-date anonymized version"}])
+    path = home.root / current["path"]
+    if not home.contains(path) or not path.exists():
+        raise NotFound(f"the anonymized audio of clip {clip_id} is missing")
+    data = (reader or read_file)(str(path), current["sha256"])
+    auditlog.append(db, kind="play", actor=user.name, data={
+        "clip": clip_id, "rendering": current["id"], "sha256": current["sha256"], "role": user.role,
+    })
+    return data
+
+
+def play_blockers(db: Database, home: Home, clip: dict) -> list[dict]:
+    """Policy reasons that keep an approved clip from being played in training (a weak method aside)."""
+    export = optional("export")
+    if export is None:
+        return []
+    decision = export.decide(db, clip["id"], allow_weak=True)
+    return [dict(r.as_dict(), clip_id=clip["id"]) for r in decision.reasons]
+
+
+# ---------------------------------------------------------------- training library (trainer)
+
+_LIBRARY_FIELDS = ("id", "title", "note", "tags", "duration_s", "status", "approved_at")
+
+
+def _library_row(clip: dict) -> dict:
+    row = {k: clip.get(k) for k in _LIBRARY_FIELDS}
+    if row["duration_s"] is None:
+        row["duration_s"] = round(clip["end_s"] - clip["start_s"], 3)
+    if isinstance(row["tags"], str):
+        row["tags"] = row["tags"].split(" ") if row["tags"] else []
+    return row
+
+
+def trainer_library(
+    db: Database, user: User, *, search: str | None = None, tag: str | None = None,
+    min_duration_s: float | None = None, max_duration_s: float | None = None, limit: int = 20, offset: int = 0,
+) -> tuple[list[dict], int]:
+    """Approved clips matching the filters, newest first, and how many match.
+
+    Rows carry only what a trainer needs (id, title, note, tags, duration):
+    no recording id, range or party.
+    """
+    require(db, user, "library")
+    rows, total = library.list_clips(db, tag=tag or None, search=search or None, status="approved",
+                                     min_duration_s=min_duration_s, max_duration_s=max_duration_s,
+                                     limit=limit, offset=offset)
+    return [_library_row(r) for r in rows], total
+
+
+def library_tags(db: Database, user: User) -> list[str]:
+    """Tags in use on approved clips, most used first."""
+    require(db, user, "library")
+    return [r[0] for r in db.execute(
+        """SELECT t.tag FROM clip_tags t JOIN clips c ON c.id = t.clip_id WHERE c.status = 'approved'
+           GROUP BY t.tag ORDER BY count(*) DESC, t.tag LIMIT 500"""
+    )]
+
+
+def all_tags(db: Database, user: User) -> list[str]:
+    require(db, user, "clips.browse")
+    return [r[0] for r in db.execute("SELECT tag FROM clip_tags GROUP BY tag ORDER BY count(*) DESC, tag LIMIT 500")]
+
+
+# ---------------------------------------------------------------- consent and objections
+
+
+def record_in_call_objection(
+    db: Database, user: User, recording_id: int, *, party: str, at_s: float, purpose: str = "training",
+    note: str | None = None,
+) -> dict:
+    """Record that the caller or agent objected during a call, with the moment as evidence.
+
+    For ``training`` this recalls every clip the party is heard in (see
+    :func:`clipkit.consent.record`).
+    """
+    user = require(db, user, "objection.in_call")
+    consent = _need("consent")
+    if party not in parties.ROLES:
+        raise BadInput(f"party {party!r} is not one of {', '.join(parties.ROLES)}")
+    rec = library.get_recording(db, recording_id)
+    return consent.record(
+        db, party_ref=rec[f"{party}_ref"], purpose=purpose, event="objection_made", actor=user.name,
+        channel="in_call", note=note, evidence={"recording_id": recording_id, "seconds": float(at_s)},
+    )
+
+
+def _party_public(row: dict) -> dict:
+    return {"ref": row["ref"], "label": row["label"], "created_at": row["created_at"]}
+
+
+def find_party(db: Database, home: Home, user: User, identifier: str) -> dict:
+    """A party by identifier (canonicalised and keyed-hashed here; the identifier is never stored or logged).
+
+    Returns ``{"party", "status", "history", "recordings"}``; ``status`` and
+    ``history`` are empty when the consent register is not installed.
+    """
+    require(db, user, "parties")
+    row = parties.lookup(db, home.secret(), identifier, region=home.config["phone_region"])
+    consent = optional("consent")
+    recs = [dict(zip(("id", "recorded_at", "duration_s", "role"), r)) for r in db.execute(
+        """SELECT id, recorded_at, duration_s, CASE WHEN caller_ref = ? THEN 'caller' ELSE 'agent' END
+           FROM recordings WHERE caller_ref = ? OR agent_ref = ? ORDER BY recorded_at""",
+        [row["ref"], row["ref"], row["ref"]],
+    )]
+    return {
+        "party": _party_public(row),
+        "status": consent.current(db, row["ref"]) if consent else {},
+        "history": consent.history(db, row["ref"]) if consent else [],
+        "recordings": recs,
+    }
+
+
+def record_consent(
+    db: Database, home: Home, user: User, *, party_ref: str | None = None, identifier: str | None = None,
+    purpose: str, event: str, channel: str | None = None, note: str | None = None,
+    evidence: dict | None = None, effective: str | None = None,
+) -> dict:
+    """Record a consent/withdrawal/objection event for a party (by ref, or by identifier, creating it)."""
+    user = require(db, user, "consent.record")
+    consent = _need("consent")
+    kwargs = dict(purpose=purpose, event=event, actor=user.name, channel=channel or None, note=note or None,
+                  evidence=evidence, effective=effective or None)
+    if party_ref:
+        return consent.record(db, party_ref=party_ref, **kwargs)
+    if not identifier or not identifier.strip():
+        raise BadInput("give the party's identifier (phone, customer or employee number)")
+    return consent.record_for(db, home, identifier, **kwargs)
+
+
+# ---------------------------------------------------------------- exports and recalls
+
+
+def export_dir(home: Home) -> Path:
+    """Where the app writes export folders: ``config["export_dir"]``, else ``<home>-exports`` next to the home."""
+    configured = home.config.get("export_dir")
+    return Path(configured).expanduser() if configured else home.root.parent / f"{home.root.name}-exports"
+
+
+def export_package(
+    db: Database, home: Home, user: User, clip_ids: Sequence[int], *, recipient: str | None = None,
+    all_or_nothing: bool = False, to: str | Path | None = None,
+) -> dict:
+    """Export clips to a training package (see :func:`clipkit.export.export_clips`).
+
+    Every attempt is decided by the policy and logged. Returns the export
+    result; when nothing may leave, raises :class:`PolicyRefusal` whose
+    ``reasons`` list every clip's reasons (``{"clip_id", "code", "message"}``).
+    """
+    user = require(db, user, "export")
+    export = _need("export")
+    result = export.export_clips(db, home, list(clip_ids), to=to or export_dir(home), actor=user.name,
+                                 recipient=recipient or None, all_or_nothing=all_or_nothing)
+    result["reasons"] = [dict(r, clip_id=item["clip_id"]) for item in result.get("refused", [])
+                         for r in item["reasons"]]
+    if result["decision"] == "refused":
+        n = len(result.get("refused", []))
+        raise PolicyRefusal(
+            f"nothing was exported: {n} clip{'s were' if n != 1 else ' was'} refused by the privacy policy"
+            + (" (and all-or-nothing was asked)" if result.get("withheld") else ""),
+            reasons=result["reasons"],
+        )
+    return result
+
+
+def package_zip(db: Database, user: User, path: str | Path) -> bytes:
+    """A zip of one export folder (for a download), built in memory."""
+    require(db, user, "export")
+    return folder_zip(path)
+
+
+def recalls(db: Database, user: User) -> list[dict]:
+    """Earlier exports holding clips withdrawn since: the files to ask recipients to delete."""
+    require(db, user, "recall")
+    return _need("export").recalls(db)
+
+
+def withdraw_clips(db: Database, user: User, clip_ids: Sequence[int], *, reason: str) -> list[int]:
+    """Recall clips by hand (status withdrawn); returns those newly withdrawn."""
+    user = require(db, user, "recall")
+    return _need("export").withdraw_clips(db, list(clip_ids), actor=user.name, reason=reason)
+
+
+def exports_containing(db: Database, user: User, clip_ids: Sequence[int]) -> list[dict]:
+    require(db, user, "log")
+    return _need("export").exports_containing(db, list(clip_ids))
+
+
+# ---------------------------------------------------------------- the log
+
+
+def log_entries(
+    db: Database, user: User, *, since: str | None = None, actor: str | None = None, kind: str | None = None,
+    refused: bool = False, limit: int | None = 100, offset: int = 0, newest_first: bool = False,
+) -> tuple[list[dict], int]:
+    """Log entries matching the filters and how many match (see :func:`clipkit.auditlog.entries`)."""
+    require(db, user, "log")
+    if newest_first and limit is not None:
+        _, total = auditlog.entries(db, since=since, actor=actor or None, kind=kind or None, refused=refused, limit=0)
+        start = max(0, total - offset - limit)
+        count = max(0, min(limit, total - offset))
+        rows, _ = auditlog.entries(db, since=since, actor=actor or None, kind=kind or None, refused=refused,
+                                   limit=count, offset=start)
+        return list(reversed(rows)), total
+    return auditlog.entries(db, since=since, actor=actor or None, kind=kind or None, refused=refused,
+                            limit=limit, offset=offset)
+
+
+def log_csv(db: Database, user: User, **filters) -> str:
+    """CSV of every entry matching the filters."""
+    rows, _ = log_entries(db, user, limit=None, **filters)
+    return auditlog.to_csv(rows)
+
+
+def verify_log(db: Database, user: User, *, head_text: str | None = None) -> dict:
+    """Recompute the chain: ``{"ok": True, "entries"}`` or ``{"ok": False, "first_bad_seq", "reason", ...}``."""
+    user = require(db, user, "log")
+    result = auditlog.verify(db, head_text=head_text or None)
+    result["head"] = auditlog.head(db)["head"]
+    return result
+
+
+def folder_zip(path: str | Path) -> bytes:
+    """A zip of a folder written by an export or an access bundle, built in memory."""
+    import io
+    import zipfile
+
+    folder = Path(path)
+    if not folder.is_dir():
+        raise NotFound(f"the folder {folder} is gone")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for f in sorted(folder.rglob("*")):
+            if f.is_file():
+                z.write(f, arcname=f"{folder.name}/{f.relative_to(folder)}")
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------- requests, access bundles, erasure
+
+
+def bundle_dir(home: Home) -> Path:
+    """Where the app writes access bundles: ``config["bundle_dir"]``, else ``<home>-bundles`` next to the home."""
+    configured = home.config.get("bundle_dir")
+    return Path(configured).expanduser() if configured else home.root.parent / f"{home.root.name}-bundles"
+
+
+def list_requests(db: Database, user: User, *, overdue: bool = False) -> list[dict]:
+    """The requests register: open ones first by due date (``status``: open, due-soon, overdue, closed)."""
+    require(db, user, "requests")
+    return _need("requests").listing(db, overdue=overdue)
+
+
+def open_request(
+    db: Database, home: Home, user: User, *, kind: str, identifier: str, role: str, received: str | None = None,
+    channel: str | None = None, note: str | None = None,
+) -> dict:
+    user = require(db, user, "requests")
+    return _need("requests").open_request(db, home, kind=kind, identifier=identifier, role=role,
+                                          received=received or None, channel=channel or None, note=note or None,
+                                          actor=user.name)
+
+
+def extend_request(db: Database, user: User, request_id: int, *, reason: str) -> dict:
+    user = require(db, user, "requests")
+    return _need("requests").extend(db, request_id, reason=reason, actor=user.name)
+
+
+def close_request(db: Database, user: User, request_id: int, *, outcome: str) -> dict:
+    user = require(db, user, "requests")
+    return _need("requests").close(db, request_id, outcome=outcome, actor=user.name)
+
+
+def access_bundle(
+    db: Database, home: Home, user: User, *, identifier: str, role: str, request_id: int | None = None,
+    include_other_party: bool = False, to: str | Path | None = None,
+) -> dict:
+    """Write an Art. 15 access bundle (see :func:`clipkit.requests.access_bundle`); closes the matching request."""
+    user = require(db, user, "requests")
+    return _need("requests").access_bundle(db, home, identifier=identifier, role=role, to=to or bundle_dir(home),
+                                           request_id=request_id, include_other_party=include_other_party,
+                                           actor=user.name)
+
+
+def erase(
+    db: Database, home: Home, user: User, *, identifier: str | None = None, request_id: int | None = None,
+    dry_run: bool = False,
+) -> dict:
+    """Erase a person (or, with ``dry_run``, show what would go); see :func:`clipkit.erasure.erase`."""
+    user = require(db, user, "erasure")
+    return _need("erasure").erase(db, home, identifier=identifier or None, request_id=request_id,
+                                  actor=user.name, dry_run=dry_run)
+
+
+# ---------------------------------------------------------------- retention and legal holds
+
+
+def retention_overview(
+    db: Database, user: User, *, only: str | None = None, limit: int = 50, offset: int = 0, now: str | None = None,
+) -> dict:
+    """Recordings with their keep-until date and hold, soonest first, and counts.
+
+    ``only``: ``expired`` (past retention), ``held`` (on legal hold) or None.
+    """
+    require(db, user, "retention")
+    from .db import now_iso
+
+    now = now or now_iso()
+    # compared as instants: dates carry the call's own UTC offset
+    expired_sql = "julianday(retention_until) <= julianday(?)"
+    where, params = "", []
+    if only == "expired":
+        where, params = f" WHERE {expired_sql}", [now]
+    elif only == "held":
+        where = " WHERE hold_reason IS NOT NULL"
+    elif only is not None:
+        raise BadInput(f"filter {only!r} is not 'expired' or 'held'")
+    total = db.execute(f"SELECT count(*) FROM recordings{where}", params).fetchone()[0]
+    rows = list(db.query(
+        f"""SELECT id, recorded_at, duration_s, basis, retention_until, hold_reason,
+                   {expired_sql} AS expired,
+                   (SELECT count(*) FROM clips c WHERE c.recording_id = recordings.id) AS clips
+            FROM recordings{where} ORDER BY julianday(retention_until), id LIMIT ? OFFSET ?""",
+        [now] + params + [limit, offset],
+    ))
+    counts = db.execute(
+        f"SELECT count(*), sum({expired_sql}), sum(hold_reason IS NOT NULL), "
+        f"sum({expired_sql} AND hold_reason IS NULL) FROM recordings", [now, now],
+    ).fetchone()
+    return {"rows": rows, "total": total, "recordings": counts[0] or 0, "expired": counts[1] or 0,
+            "held": counts[2] or 0, "purgeable": counts[3] or 0, "now": now}
+
+
+def set_hold(db: Database, user: User, recording_id: int, *, reason: str) -> dict:
+    user = require(db, user, "retention")
+    return _need("retention").set_hold(db, recording_id, reason=reason, actor=user.name)
+
+
+def release_hold(db: Database, user: User, recording_id: int, *, reason: str) -> dict:
+    user = require(db, user, "retention")
+    return _need("retention").release_hold(db, recording_id, reason=reason, actor=user.name)
+
+
+def purge(db: Database, home: Home, user: User, *, dry_run: bool = False) -> dict:
+    """Delete recordings past retention and not on hold (or, with ``dry_run``, list them)."""
+    user = require(db, user, "retention")
+    return _need("retention").purge(db, home, dry_run=dry_run, actor=user.name)
+
+
+# ---------------------------------------------------------------- dashboard
+
+
+def dashboard(db: Database, user: User, *, weeks: int = 12) -> dict:
+    """Figures for the compliance dashboard.
+
+    ``clips_by_status``; ``weekly``: per ISO week the export attempts that
+    exported something and those with refused clips, and plays; ``requests``:
+    counts by status, with the open ones due soonest.
+    """
+    require(db, user, "dashboard")
+    by_status = {s: 0 for s in library.CLIP_STATUSES}
+    for s, n in db.execute("SELECT status, count(*) FROM clips GROUP BY status"):
+        by_status[s] = n
+    weekly: dict[str, dict] = {}
+
+    def week(label: str) -> dict:
+        return weekly.setdefault(label, {"week": label, "exports": 0, "refusals": 0, "plays": 0})
+
+    for label, decision, n in db.execute(
+        """SELECT strftime('%Y-W%W', at), json_extract(data, '$.decision'), count(*) FROM log
+           WHERE kind = 'export.attempt' AND julianday(at) >= julianday('now', ?) GROUP BY 1, 2""",
+        [f"-{int(weeks) * 7} days"],
+    ):
+        if decision in ("allowed", "partial"):
+            week(label)["exports"] += n
+        if decision in ("refused", "partial"):
+            week(label)["refusals"] += n
+    for label, n in db.execute(
+        """SELECT strftime('%Y-W%W', at), count(*) FROM log WHERE kind = 'play'
+           AND julianday(at) >= julianday('now', ?) GROUP BY 1""",
+        [f"-{int(weeks) * 7} days"],
+    ):
+        week(label)["plays"] += n
+    reqs = optional("requests")
+    req_rows = reqs.listing(db) if reqs and db["requests"].exists() else []
+    req_counts = {s: 0 for s in ("open", "due-soon", "overdue", "closed")}
+    for r in req_rows:
+        req_counts[r["status"]] = req_counts.get(r["status"], 0) + 1
+    return {
+        "clips_by_status": by_status,
+        "weekly": [weekly[k] for k in sorted(weekly)],
+        "requests": req_counts,
+        "requests_due": [r for r in req_rows if r["status"] != "closed"][:10],
+        "requests_available": reqs is not None,
+    }

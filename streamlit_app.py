@@ -1,0 +1,77 @@
+"""clipkit's app: a login gate and a router. All work happens in ``app_pages/``.
+
+The data home comes from ``$CLIPKIT_HOME`` (default ``clipkit-data``). Each
+script run opens its own database connection, checks that the logged-in
+account is still active, and shows only the pages of that account's role.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from app_pages import _ui  # noqa: E402
+from clipkit import db as dbmod  # noqa: E402
+from clipkit import users  # noqa: E402
+from clipkit.errors import ClipkitError, Forbidden  # noqa: E402
+from clipkit.home import HOME_ENV, open_home  # noqa: E402
+
+st.set_page_config(page_title="clipkit", page_icon=":material/graphic_eq:", layout="wide")
+
+try:
+    home = open_home(None)
+except ClipkitError as e:
+    st.error(str(e))
+    st.info(f"Set {HOME_ENV} to your data home, or build the demo with `make run`.")
+    st.stop()
+
+try:
+    db = dbmod.connect(home)
+except ClipkitError as e:
+    st.error(str(e))
+    st.stop()
+try:
+    user = st.session_state.get("user")
+    if user is not None:
+        try:
+            user = users.active_user(db, user)
+        except Forbidden as e:
+            st.session_state.clear()
+            st.session_state["login_message"] = str(e)
+            user = None
+    _ui.RUN.home, _ui.RUN.db, _ui.RUN.user = home, db, user
+
+    if user is None:
+        spec = _ui.LOGIN_PAGE
+        # every page's address shows the login form, so a bookmark leads to its page after login
+        hidden = [st.Page(_ui.login_form, title=spec.title, url_path=s.url_path, visibility="hidden")
+                  for s in {s.url_path: s for specs in _ui.PAGES.values() for s in specs}.values()]
+        page = st.navigation([st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path,
+                                      default=True), *hidden], position="hidden")
+    else:
+        with st.sidebar:
+            st.markdown(f"**{user.name}** · {user.role}")
+            if st.button("Log out", key="logout", icon=":material/logout:"):
+                try:
+                    users.logout(db, user)
+                except ClipkitError:
+                    pass  # the session ends whether or not the log could be written
+                st.session_state.clear()
+                st.rerun()
+        specs = _ui.PAGES[user.role]
+        page = st.navigation(
+            {f"{user.role.capitalize()} workspace": [
+                st.Page(s.path, title=s.title, icon=s.icon, url_path=s.url_path, default=(i == 0))
+                for i, s in enumerate(specs)
+            ]}
+        )
+    page.run()
+finally:
+    _ui.RUN.db = _ui.RUN.user = _ui.RUN.home = None
+    db.close()

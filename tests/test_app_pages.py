@@ -1,0 +1,445 @@
+"""The Streamlit app under AppTest: login, navigation per role, every page, and the main flows.
+
+Each test gets its own data home (``CLIPKIT_HOME`` via monkeypatch) with one
+generated call, a draft clip and an approved clip. Renderings are made by a
+stand-in writer so no test waits for the DSP stack; the browser test
+(``test_e2e_browser.py``) runs the real one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from streamlit.testing.v1 import AppTest
+
+from app_pages import _ui
+from clipkit import auditlog, library, users
+from clipkit.db import now_iso, transaction
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "streamlit_app.py")
+PASSWORD = "correct horse battery"
+TIMEOUT = 30
+
+
+def fake_render(db, home, clip_id: int, *, method: str = "strong") -> dict:
+    """A stand-in anonymized WAV registered as the clip's current rendering."""
+    from clipkit import rendering
+
+    clip = library.get_clip(db, clip_id)
+    rec = library.get_recording(db, clip["recording_id"])
+    n = int(round((clip["end_s"] - clip["start_s"]) * rec["sr"]))
+    y = (0.3 * np.sin(2 * np.pi * 330 * np.arange(n) / rec["sr"] + clip_id)).astype("float32")
+    out_dir = home.audio_dir / rendering.RENDER_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{secrets.token_hex(16)}.wav"
+    sf.write(str(path), np.stack([y, y[::-1]], axis=1), rec["sr"], subtype="PCM_16", format="WAV")
+    version = f"{method}-test"
+    with transaction(db):
+        db["renderings"].insert({
+            "clip_id": clip_id, "input_hash": rendering.input_hash(rec, clip, version), "method": method,
+            "method_version": version, "path": home.relative(path),
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "figures": json.dumps({"f0_median_before": [210.0, 110.0], "f0_median_after": [160.0, 140.0]}),
+            "created_at": now_iso(), "created_by": "manager",
+        })
+        db.execute("UPDATE clips SET status = 'anonymized' WHERE id = ? AND status != 'withdrawn'", [clip_id])
+    return rendering.current_rendering(db, library.get_clip(db, clip_id))
+
+
+@pytest.fixture
+def app_home(home, db, recording, clip, monkeypatch):
+    """A home with users of every role, a draft clip and an approved clip; CLIPKIT_HOME points at it."""
+    monkeypatch.setattr(users, "SCRYPT_N", 2**10)  # cheap hashes for tests; the cost is stored in each hash
+    for role in users.ROLES:
+        users.add_user(db, role, role=role, password=PASSWORD)
+    approved = library.create_clip(db, home, recording["id"], start_s=10.0, end_s=14.5, title="Calm refund",
+                                   tags=["refund"], note="Agent explains the refund", author="manager")
+    fake_render(db, home, approved)
+    from clipkit import rendering
+
+    rendering.approve(db, home, approved, actor="manager")
+    monkeypatch.setenv("CLIPKIT_HOME", str(home.root))
+    return {"home": home, "db": db, "recording": recording, "draft": clip["id"], "approved": approved}
+
+
+@pytest.fixture
+def fake_renderer(monkeypatch):
+    """render_clips with a stand-in DSP: same bookkeeping, a sine instead of a voice."""
+    from clipkit import rendering
+
+    def render_one(job):
+        with sf.SoundFile(job["src"]) as f:
+            sr, ch = f.samplerate, f.channels
+        n = int(round((job["end_s"] - job["start_s"]) * sr))
+        y = np.tile((0.2 * np.sin(np.arange(n) / 7.0)).astype("float32")[:, None], (1, ch))
+        sf.write(job["dst"], y, sr, subtype="PCM_16", format="WAV")
+        return {"figures": {"f0_median_before": [200.0] * ch, "f0_median_after": [150.0] * ch},
+                "sha256": hashlib.sha256(Path(job["dst"]).read_bytes()).hexdigest()}
+
+    monkeypatch.setattr(rendering, "_render_one", render_one)
+    monkeypatch.setattr(rendering, "_method_versions", lambda: {"strong": "strong-test", "pitch": "pitch-test"})
+    monkeypatch.setattr(rendering, "channel_voices", lambda db, home, rec: [None] * rec["channels"])
+
+
+def app(role: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if role is not None:
+        at.session_state["user"] = users.User(role, role)
+    return at.run()
+
+
+def ok(at: AppTest) -> AppTest:
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+# ---------------------------------------------------------------- login and navigation
+
+
+def test_login_form_wrong_then_right_password_then_logout(app_home):
+    at = ok(app())
+    assert [t.value for t in at.title] == ["clipkit"]
+    at.text_input(key="login_name").input("manager")
+    at.text_input(key="login_password").input("wrong password")
+    ok(at.button(key="login_submit").click().run())
+    assert errors(at) == ["wrong user name or password, or the account is disabled"]
+    assert "user" not in at.session_state
+    at.text_input(key="login_password").input(PASSWORD)
+    ok(at.button(key="login_submit").click().run())
+    assert at.session_state["user"] == users.User("manager", "manager")
+    assert "login_password" not in at.session_state  # the password does not linger in the session
+    assert [t.value for t in at.title] == ["Calls & cutting"]
+    ok(at.sidebar.button(key="logout").click().run())
+    assert "user" not in at.session_state and [t.value for t in at.title] == ["clipkit"]
+    kinds = [r["kind"] for r in auditlog.entries(app_home["db"], kind="user")[0]]
+    assert kinds[-3:] == ["user.login", "user.login", "user.logout"]
+
+
+def test_lockout_is_shown_in_plain_words(app_home):
+    at = ok(app())
+    at.text_input(key="login_name").input("trainer")
+    for _ in range(users.MAX_FAILURES):
+        at.text_input(key="login_password").input("nope nope nope")
+        ok(at.button(key="login_submit").click().run())
+    at.text_input(key="login_password").input(PASSWORD)
+    ok(at.button(key="login_submit").click().run())
+    assert "too many failed logins" in errors(at)[0]
+    assert "user" not in at.session_state
+
+
+def test_not_logged_in_sees_only_the_login_page(app_home):
+    at = ok(app())
+    for spec in [s for pages in _ui.PAGES.values() for s in pages]:
+        with pytest.raises(ValueError):
+            at.switch_page(spec.path)
+
+
+@pytest.mark.parametrize("role", users.ROLES)
+def test_each_role_sees_only_its_pages(app_home, role):
+    at = ok(app(role))
+    mine = {s.path for s in _ui.PAGES[role]}
+    for other, specs in _ui.PAGES.items():
+        for spec in specs:
+            if spec.path in mine:
+                continue
+            with pytest.raises(ValueError, match="Could not find a navigation page"):
+                at.switch_page(spec.path)
+    for spec in _ui.PAGES[role]:
+        ok(at.switch_page(spec.path).run())
+        assert at.title and at.title[0].value, spec.path
+        assert not errors(at), (spec.path, errors(at))
+
+
+def test_trainer_navigation_has_no_manager_or_compliance_pages(app_home):
+    at = ok(app("trainer"))
+    assert [t.value for t in at.title] == ["Training library"]
+    pages = {str(Path(str(i.get("script_path"))).resolve()) for i in at._tree._runner._registered_pages.values()}
+    assert pages == {str(ROOT / "app_pages" / "trainer_library.py")}
+
+
+def test_disabled_account_is_logged_out_on_next_run(app_home):
+    at = ok(app("manager"))
+    users.disable_user(app_home["db"], "manager")
+    ok(at.run())
+    assert "user" not in at.session_state
+    assert any("disabled" in w.value for w in at.warning)
+
+
+def test_missing_home_is_a_plain_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLIPKIT_HOME", str(tmp_path / "nowhere"))
+    at = ok(app())
+    assert "no clipkit data home" in errors(at)[0]
+
+
+# ---------------------------------------------------------------- manager flows
+
+
+def test_cut_a_clip_with_sub_second_range(app_home):
+    rid = app_home["recording"]["id"]
+    at = ok(app("manager"))
+    assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart") or True  # waveform drawn (no exception)
+    at.number_input(key=f"cut_start_{rid}").set_value(3.25)
+    at.number_input(key=f"cut_end_{rid}").set_value(7.75)
+    ok(at.run())
+    assert at.slider(key=f"cut_range_{rid}").value == (3.25, 7.75)
+    # preview: the server slices the range, logged with the reason
+    ok(at.button(key="preview_range").click().run())
+    assert at.session_state["preview_audio"][1:3] == (3.25, 7.75)
+    import io
+
+    y, sr = sf.read(io.BytesIO(at.session_state["preview_audio"][3]))
+    assert len(y) == int(round(4.5 * sr))
+    at.text_input(key="cut_title").input("Caller asks for a refund")
+    at.text_input(key="cut_tags").input("Refund, billing")
+    at.text_area(key="cut_note").input("Good de-escalation")
+    ok(at.button(key="cut_submit").click().run())
+    assert not errors(at)
+    new_id = at.session_state["clips_selected"]
+    clip = library.get_clip(app_home["db"], new_id)
+    assert (clip["start_s"], clip["end_s"], clip["tags"]) == (3.25, 7.75, ["billing", "refund"])
+    assert clip["author"] == "manager"
+    raw = [r for r in auditlog.entries(app_home["db"], kind="play.raw")[0]]
+    assert raw and raw[-1]["data"]["reason"] == "Choosing a training clip" and raw[-1]["actor"] == "manager"
+
+
+def test_bad_range_shows_a_plain_error(app_home):
+    rid = app_home["recording"]["id"]
+    at = ok(app("manager"))
+    at.number_input(key=f"cut_start_{rid}").set_value(5.0)
+    at.number_input(key=f"cut_end_{rid}").set_value(5.4)
+    at.text_input(key="cut_title").input("Too short")
+    ok(at.button(key="cut_submit").click().run())
+    assert any("at least 1 s" in e for e in errors(at))
+
+
+def test_redact_anonymize_compare_and_approve(app_home):
+    db, cid = app_home["db"], app_home["draft"]
+    at = ok(app("manager"))
+    ok(at.switch_page("app_pages/manager_clips.py").run())
+    at.selectbox(key="clips_pick").set_value(cid)
+    ok(at.run())
+    at.number_input(key=f"span_from_{cid}").set_value(0.5)
+    at.number_input(key=f"span_to_{cid}").set_value(1.25)
+    at.selectbox(key=f"span_mode_{cid}").set_value("silence")
+    ok(at.button(key="span_add").click().run())
+    assert library.get_clip(db, cid)["redactions"] == [[0.5, 1.25, "silence"]]
+    assert at.button(key="approve_go").disabled  # nothing current to approve yet
+    ok(at.button(key="anon_go").click().run())
+    assert not errors(at), errors(at)
+    assert library.get_clip(db, cid)["status"] == "anonymized"
+    assert at.get("progress") is not None
+    ok(at.button(key="ab_go").click().run())
+    a, b = at.session_state["ab_audio"][3:5]
+    assert a != b and a[:4] == b[:4] == b"RIFF"
+    assert len(at.get("audio")) == 2
+    ok(at.button(key="approve_go").click().run())
+    assert library.get_clip(db, cid)["status"] == "approved"
+    assert any("Approved by manager" in s.value for s in at.success)
+
+
+def test_clip_list_filters_and_badges(app_home):
+    at = ok(app("manager"))
+    ok(at.switch_page("app_pages/manager_clips.py").run())
+    table = at.dataframe[0].value
+    assert set(table["status"]) == {"draft", "approved"}
+    at.selectbox(key="clips_status").set_value("approved")
+    ok(at.run())
+    assert list(at.dataframe[0].value["id"]) == [app_home["approved"]]
+    at.selectbox(key="clips_status").set_value("(any)")
+    at.text_input(key="clips_search").input("angry")
+    ok(at.run())
+    assert list(at.dataframe[0].value["id"]) == [app_home["draft"]]
+
+
+def test_record_an_in_call_objection(app_home):
+    pytest.importorskip("clipkit.consent")
+    db, rid = app_home["db"], app_home["recording"]["id"]
+    at = ok(app("manager"))
+    at.selectbox(key="obj_party").set_value("caller")
+    at.number_input(key=f"obj_at_{rid}").set_value(12.34)
+    at.text_input(key="obj_note").input("Does not want to be used for training")
+    ok(at.button(key="obj_submit").click().run())
+    assert not errors(at), errors(at)
+    assert any("Objection of the caller" in s.value for s in at.success)
+    # both clips of the call are withdrawn: the caller is heard in all of them
+    assert library.get_clip(db, app_home["approved"])["status"] == "withdrawn"
+    ev = [r for r in auditlog.entries(db, kind="consent")[0]]
+    assert ev[-1]["kind"] == "consent.objection_made" and ev[-1]["actor"] == "manager"
+
+
+def test_import_page_uploads_and_imports(app_home, make_audio):
+    db = app_home["db"]
+    path = make_audio("upload.wav", seconds=6.0, seed=99)
+    at = ok(app("manager"))
+    ok(at.switch_page("app_pages/manager_import.py").run())
+    at.file_uploader(key="import_files").set_value([("upload.wav", path.read_bytes(), "audio/wav")])
+    at.text_input(key="import_caller").input("06-87654321")
+    at.text_input(key="import_agent").input("E-0042")
+    ok(at.button(key="import_submit").click().run())
+    assert not errors(at), errors(at)
+    assert any("1 of 1" in s.value for s in at.success)
+    assert library.list_recordings(db)[1] == 2
+    assert not list((app_home["home"].tmp_dir).glob("upload-*"))  # uploads cleaned up
+
+
+# ---------------------------------------------------------------- trainer flows
+
+
+def test_trainer_plays_the_rendering_and_the_play_is_logged(app_home):
+    db, cid = app_home["db"], app_home["approved"]
+    at = ok(app("trainer"))
+    assert at.button(key=f"lib_play_{app_home['approved']}")
+    with pytest.raises(KeyError):
+        at.button(key=f"lib_play_{app_home['draft']}")  # drafts are not in the library
+    ok(at.button(key=f"lib_play_{cid}").click().run())
+    played = at.session_state["lib_playing"]
+    from clipkit import rendering
+
+    current = rendering.current_rendering(db, library.get_clip(db, cid))
+    assert hashlib.sha256(played[1]).hexdigest() == current["sha256"]
+    assert len(at.get("audio")) == 1
+    plays = auditlog.entries(db, kind="play")[0]
+    assert [(p["kind"], p["actor"], p["data"]["clip"]) for p in plays] == [("play", "trainer", cid)]
+
+
+def test_trainer_search_and_pagination(app_home):
+    db, home, rid = app_home["db"], app_home["home"], app_home["recording"]["id"]
+    from clipkit import rendering
+
+    for i in range(12):
+        c = library.create_clip(db, home, rid, start_s=i, end_s=i + 2.5, title=f"Example {i}", tags=["bulk"],
+                                author="manager")
+        fake_render(db, home, c)
+        rendering.approve(db, home, c, actor="manager")
+    at = ok(app("trainer"))
+    assert at.get("pagination")
+    at.text_input(key="lib_search").input("refund")
+    ok(at.run())
+    assert [b.key for b in at.button if b.key.startswith("lib_play_")] == [f"lib_play_{app_home['approved']}"]
+    at.text_input(key="lib_search").input("")
+    at.selectbox(key="lib_tag").set_value("bulk")
+    at.number_input(key="lib_max").set_value(2.5)
+    ok(at.run())
+    assert len([b for b in at.button if b.key.startswith("lib_play_")]) == 10
+    at.get("pagination")[0].set_value(2)
+    ok(at.run())
+    assert len([b for b in at.button if b.key.startswith("lib_play_")]) == 2
+
+
+def test_refused_export_shows_its_reasons(app_home):
+    pytest.importorskip("clipkit.export")
+    db, home, rid = app_home["db"], app_home["home"], app_home["recording"]["id"]
+    from clipkit import rendering
+
+    weak = library.create_clip(db, home, rid, start_s=15.0, end_s=19.0, title="Pitch only", author="manager")
+    fake_render(db, home, weak, method="pitch")
+    rendering.approve(db, home, weak, actor="manager")
+    at = ok(app("trainer"))
+    at.checkbox(key=f"lib_sel_{weak}").check()
+    ok(at.run())
+    assert at.session_state["lib_selection"] == [weak]
+    ok(at.button(key="exp_go").click().run())
+    msg = errors(at)
+    assert len(msg) == 1 and "nothing was exported" in msg[0] and "weak 'pitch' method" in msg[0], msg
+    attempts = auditlog.entries(db, kind="export.attempt")[0]
+    assert attempts[-1]["data"]["decision"] == "refused" and attempts[-1]["actor"] == "trainer"
+    # a good clip next to it: partial export, the refusal still named
+    at.checkbox(key=f"lib_sel_{app_home['approved']}").check()
+    ok(at.run())
+    ok(at.button(key="exp_go").click().run())
+    assert any("refused by the privacy policy" in w.value and "weak" in w.value for w in at.warning)
+    assert at.session_state["exp_zip"][:2] == b"PK"
+
+
+# ---------------------------------------------------------------- compliance flows
+
+
+def test_compliance_verifies_the_chain_and_filters_the_log(app_home):
+    at = ok(app("compliance"))
+    ok(at.switch_page("app_pages/compliance_log.py").run())
+    ok(at.button(key="log_verify").click().run())
+    assert any(s.value.startswith("Intact: all") for s in at.success)
+    at.selectbox(key="log_kind").set_value("clips")
+    ok(at.run())
+    kinds = set(at.dataframe[0].value["kind"])
+    assert kinds and all(k.startswith("clip.") for k in kinds)
+    ok(at.button(key="log_csv_prepare").click().run())
+    assert at.session_state["log_csv"].startswith("seq,at,kind")
+    # tamper with the file behind the log's back: the page says where it broke
+    db = app_home["db"]
+    db.execute("DROP TRIGGER log_no_update")
+    db.execute("UPDATE log SET actor = 'mallory' WHERE seq = 2")
+    ok(at.button(key="log_verify").click().run())
+    assert any(e.startswith("Broken at entry 2") for e in errors(at))
+
+
+def test_compliance_looks_up_a_party_and_records_consent(app_home):
+    pytest.importorskip("clipkit.consent")
+    at = ok(app("compliance"))
+    ok(at.switch_page("app_pages/compliance_parties.py").run())
+    at.text_input(key="party_identifier").input("+31 6 1234 5678")
+    ok(at.button(key="party_lookup").click().run())
+    assert any("Party phone ••78" in s.value for s in at.subheader)
+    at.selectbox(key="consent_purpose").set_value("training")
+    at.selectbox(key="consent_event").set_value("objection_made")
+    at.selectbox(key="consent_channel").set_value("email")
+    ok(at.button(key="consent_submit").click().run())
+    assert not errors(at), errors(at)
+    assert any("Withdrawn clips" in s.value for s in at.success)
+    status = at.dataframe[0].value
+    assert status.set_index("purpose").loc["training", "objection"] == "active"
+    # an unknown identifier is said plainly
+    at.text_input(key="party_identifier").input("06-00000000")
+    ok(at.button(key="party_lookup").click().run())
+    assert any("no party" in w.value.lower() for w in at.warning)
+
+
+def test_compliance_dashboard_and_retention(app_home):
+    at = ok(app("compliance"))
+    assert [t.value for t in at.title] == ["Compliance dashboard"]
+    ok(at.switch_page("app_pages/compliance_retention.py").run())
+    table = at.dataframe[0].value
+    assert list(table["call"]) == [app_home["recording"]["id"]]
+    if _ui.module("retention") is not None:
+        at.number_input(key="hold_rec").set_value(app_home["recording"]["id"])
+        at.text_input(key="hold_reason").input("Complaint 2026-114")
+        ok(at.run())
+        ok(at.button(key="hold_set").click().run())
+        assert not errors(at), errors(at)
+        assert library.get_recording(app_home["db"], app_home["recording"]["id"])["hold_reason"] == "Complaint 2026-114"
+
+
+def test_compliance_requests_register_and_erasure_confirmation(app_home):
+    if _ui.module("requests") is None:
+        pytest.skip("clipkit.requests not installed")
+    db = app_home["db"]
+    at = ok(app("compliance"))
+    ok(at.switch_page("app_pages/compliance_requests.py").run())
+    at.selectbox(key="req_kind").set_value("erasure")
+    at.text_input(key="req_identifier").input("06-12345678")
+    ok(at.button(key="req_submit").click().run())
+    assert not errors(at), errors(at)
+    assert any("Registered request" in s.value for s in at.success)
+    if _ui.module("erasure") is None:
+        return
+    at.text_input(key="er_identifier").input("06-12345678")
+    ok(at.button(key="er_preview").click().run())
+    assert not errors(at), errors(at)
+    assert any("Would permanently delete 1 call(s)" in w.value for w in at.warning)
+    assert at.button(key="er_go").disabled
+    at.checkbox(key="er_confirm").check()
+    ok(at.run())
+    ok(at.button(key="er_go").click().run())
+    assert not errors(at), errors(at)
+    assert library.list_recordings(db)[1] == 0

@@ -1,0 +1,282 @@
+"""End to end in a real browser: manager cuts, anonymizes and approves; a trainer plays it.
+
+Starts ``streamlit run streamlit_app.py`` on a free port with a fresh data
+home (one generated call, one account per role) and drives Debian's
+Chromium (``/usr/bin/chromium``, installed by ``scripts/install-browser.sh``)
+with Playwright. No browser is ever downloaded.
+
+The trainer's browser context records every response it receives. None may
+carry the raw recording (the stored file, the clip's range or the whole call
+as the app would serve them to a manager), and the audio the trainer plays
+must be byte-for-byte the clip's current rendering. Screenshots of each
+workspace are written to ``docs/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from app_pages import _ui
+from clipkit import access, auditlog, library, users
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+PASSWORDS = {role: f"e2e-{role}-password" for role in users.ROLES}
+# screenshots refresh docs/ only when asked (CLIPKIT_SCREENSHOTS=1), so a test run leaves the tree clean
+DOCS = ROOT / "docs" if os.environ.get("CLIPKIT_SCREENSHOTS") else None
+START_S, END_S = 2.35, 7.8  # sub-second on purpose: st.audio would round these
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_health(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.25)
+    raise TimeoutError(f"streamlit did not become healthy within {timeout:.0f} s")
+
+
+@pytest.fixture
+def server(home, db, recording, tmp_path):
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(f"{CHROMIUM} is missing; run scripts/install-browser.sh")
+    pytest.importorskip("playwright.sync_api")
+    for role in users.ROLES:
+        users.add_user(db, role, role=role, password=PASSWORDS[role])
+    port = _free_port()
+    env = dict(os.environ, CLIPKIT_HOME=str(home.root), PYTHONUNBUFFERED="1")
+    log = open(tmp_path / "streamlit.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.address", "127.0.0.1",
+         "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_health(url, proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        log.close()
+        out = (tmp_path / "streamlit.log").read_text(errors="replace")
+        assert "Traceback" not in out, out[-4000:]
+
+
+# ---------------------------------------------------------------- page helpers
+
+
+def settle(page, timeout: float = 60_000) -> None:
+    """Wait until the script run started by the last interaction has finished."""
+    page.wait_for_timeout(250)
+    page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]", timeout=timeout)
+
+
+def login(page, base: str, role: str) -> None:
+    page.goto(base + "/", timeout=60_000)
+    page.get_by_role("textbox", name="User name").fill(role)
+    page.get_by_role("textbox", name="Password", exact=True).fill(PASSWORDS[role])
+    page.get_by_role("button", name="Log in").click()
+    settle(page)
+
+
+def logout(page) -> None:
+    page.get_by_role("button", name="Log out").click()
+    page.get_by_role("button", name="Log in").wait_for(timeout=30_000)
+
+
+def set_number(page, label: str, value: float) -> None:
+    box = page.get_by_role("spinbutton", name=label, exact=True)
+    box.fill(f"{value:.2f}")
+    box.press("Enter")
+    settle(page)
+
+
+def click(page, name: str, timeout: float = 60_000) -> None:
+    page.get_by_role("button", name=name, exact=True).click()
+    settle(page, timeout)
+
+
+def snap(page, path: Path) -> None:
+    """A screenshot of the whole page: Streamlit scrolls inside its main block, so grow the viewport to fit."""
+    size = page.viewport_size
+    height = page.evaluate(
+        "() => { const m = document.querySelector('[data-testid=stMain]');"
+        " if (m) { m.scrollTo(0, 0); } return Math.max(m ? m.scrollHeight : 0, document.body.scrollHeight); }")
+    page.set_viewport_size({"width": size["width"], "height": min(max(int(height) + 40, size["height"]), 4000)})
+    page.wait_for_timeout(400)
+    page.screenshot(path=str(path))
+    page.set_viewport_size(size)
+
+
+def no_exception(page) -> None:
+    assert page.locator("[data-testid=stException]").count() == 0, page.locator("[data-testid=stException]").first.inner_text()
+
+
+# ---------------------------------------------------------------- the test
+
+
+def test_manager_cuts_and_approves_then_trainer_hears_only_the_rendering(server, home, db, recording, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    shots = DOCS or tmp_path
+    shots.mkdir(exist_ok=True)
+    rid = recording["id"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            # ---------------------------------------------------- manager
+            ctx = browser.new_context(viewport={"width": 1400, "height": 1100})
+            page = ctx.new_page()
+            page.set_default_timeout(30_000)
+            login(page, server, "manager")
+            page.get_by_role("heading", name="Calls & cutting").wait_for()
+            page.locator("[data-testid=stVegaLiteChart], [data-testid=stArrowVegaLiteChart]").first.wait_for()
+            set_number(page, "Start (s)", START_S)
+            set_number(page, "End (s)", END_S)
+            click(page, "Preview range")
+            page.locator("[data-testid=stAudio]").first.wait_for()
+            page.get_by_role("textbox", name="Title").fill("Caller asks about roaming")
+            page.get_by_role("textbox", name="Tags (comma-separated)").fill("billing, e2e")
+            click(page, "Cut clip")
+            no_exception(page)
+            created = page.get_by_text(re.compile(r"Created clip \d+")).inner_text()
+            cid = int(re.search(r"Created clip (\d+)", created).group(1))
+            clip = library.get_clip(db, cid)
+            assert (clip["start_s"], clip["end_s"]) == (START_S, END_S)
+            snap(page, shots / "manager.png")
+
+            page.get_by_role("link", name=f"Open clip {cid}").click()
+            settle(page)
+            page.get_by_role("heading", name=re.compile(rf"#{cid} ·")).wait_for()
+            click(page, "Anonymize", timeout=240_000)  # the first render may compile the DSP kernels
+            no_exception(page)
+            page.get_by_text("Current rendering:").wait_for(timeout=60_000)
+            click(page, "Listen A/B")
+            assert page.locator("[data-testid=stAudio]").count() == 2
+            click(page, "Approve for training")
+            page.get_by_text(re.compile(r"^Approved by manager on")).wait_for()
+            assert library.get_clip(db, cid)["status"] == "approved"
+            logout(page)
+            ctx.close()
+
+            # ---------------------------------------------------- trainer, in a fresh context
+            ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+            received: list[tuple[str, bytes]] = []
+
+            def keep(response):
+                try:
+                    received.append((response.url, response.body()))
+                except Exception:  # redirects and aborted media requests have no body
+                    received.append((response.url, b""))
+
+            ctx.on("response", keep)
+            page = ctx.new_page()
+            page.set_default_timeout(30_000)
+            login(page, server, "trainer")
+            page.get_by_role("heading", name="Training library").wait_for()
+            for other in ("manager", "compliance"):
+                for spec in _ui.PAGES[other]:
+                    assert page.get_by_role("link", name=spec.title).count() == 0, spec.title
+            page.get_by_role("button", name="Play", exact=True).click()
+            settle(page)
+            no_exception(page)
+            audio = page.locator("[data-testid=stAudio] audio, audio[data-testid=stAudio]").first
+            audio.wait_for(state="attached")
+            src = audio.get_attribute("src")
+            assert src and "/media/" in src
+            played = ctx.request.get(src if src.startswith("http") else server + src).body()
+            page.evaluate("document.querySelector('audio') && document.querySelector('audio').play().catch(() => {})")
+            page.wait_for_timeout(500)
+            snap(page, shots / "trainer.png")
+
+            ctx.close()
+
+            # a trainer who logs in at a manager page's address gets the library, not the page
+            ctx = browser.new_context(viewport={"width": 1200, "height": 900})
+            page = ctx.new_page()
+            for path in ("calls",):
+                page.goto(f"{server}/{path}")
+                page.get_by_role("textbox", name="User name").fill("trainer")
+                page.get_by_role("textbox", name="Password", exact=True).fill(PASSWORDS["trainer"])
+                page.get_by_role("button", name="Log in").click()
+                settle(page)
+                page.get_by_role("heading", name="Training library").wait_for()
+                assert page.get_by_role("heading", name="Calls & cutting").count() == 0
+                assert page.get_by_role("heading", name="Compliance dashboard").count() == 0
+            ctx.close()
+
+            # ---------------------------------------------------- compliance
+            ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+            page = ctx.new_page()
+            page.set_default_timeout(30_000)
+            login(page, server, "compliance")
+            page.get_by_role("heading", name="Compliance dashboard").wait_for()
+            page.locator("[data-testid=stVegaLiteChart], [data-testid=stArrowVegaLiteChart]").first.wait_for()
+            no_exception(page)
+            snap(page, shots / "compliance.png")
+            page.get_by_role("link", name="Log, exports & recalls").click()
+            settle(page)
+            click(page, "Verify chain")
+            page.get_by_text(re.compile(r"Intact: all \d+ entries")).wait_for()
+            ctx.close()
+        finally:
+            browser.close()
+
+    # ---------------------------------------------------- what the trainer received
+    from clipkit import rendering
+
+    current = rendering.current_rendering(db, library.get_clip(db, cid))
+    assert hashlib.sha256(played).hexdigest() == current["sha256"]
+    media = [(u, b) for u, b in received if "/media/" in u]
+    assert media, [u for u, _ in received]
+    src_path = library.recording_path(home, recording)
+    raw_forms = {
+        "stored file": src_path.read_bytes(),
+        "clip range as served to a manager": access.decode_segment(str(src_path), recording["sha256"], START_S, END_S),
+        "whole call as served to a manager": access.decode_segment(str(src_path), recording["sha256"], 0.0,
+                                                                   recording["duration_s"]),
+    }
+    raw_hashes = {hashlib.sha256(b).hexdigest(): name for name, b in raw_forms.items()}
+    for url, body in received + [(src, played)]:
+        h = hashlib.sha256(body).hexdigest()
+        assert h not in raw_hashes, f"the trainer received the raw audio ({raw_hashes[h]}) from {url}"
+        for name, raw in raw_forms.items():
+            assert len(body) < 1000 or raw[44:4044] not in body, f"{url} carries raw PCM ({name})"
+    assert any(hashlib.sha256(b).hexdigest() == current["sha256"] for _, b in media if b)
+    # the play was logged as the trainer's, and nothing raw was played by the trainer
+    plays = [e for e in auditlog.entries(db, actor="trainer")[0] if e["kind"].startswith("play")]
+    assert [(e["kind"], e["data"]["clip"], e["data"]["sha256"]) for e in plays] == [("play", cid, current["sha256"])]
+    for name in ("manager.png", "trainer.png", "compliance.png"):
+        assert (shots / name).stat().st_size > 10_000
