@@ -1,0 +1,386 @@
+"""Voice anonymization for telephone calls: keyed pseudo-voices, redaction, streaming render.
+
+Methods
+-------
+``"strong"`` (default, ``strong-v1``)
+    One-STFT source-filter transform (see :mod:`clipkit.anonymize._strong`):
+    keyed pitch shift of 4-8 semitones up or down that drifts slowly (two
+    sinusoids, periods 4-10 s, +-1-1.5 st together), and a keyed, drifting
+    spectral-envelope transform: formants moved *against* the pitch by
+    0.12-0.30 octave through a non-uniform piecewise-linear warp with keyed
+    breakpoints, plus keyed contrast, tilt and six formant-band gains.
+    Shifting the pitch back leaves the formants further off, and because the
+    parameters move with time no single global inverse restores the voice.
+``"pitch"`` (``pitch-v1``) -- the WEAKER option
+    ``librosa.effects.pitch_shift`` by the voice's constant keyed shift,
+    tuned for 8 kHz (32 ms window, soxr_mq). Formants move with the pitch,
+    so shifting back by the same amount largely restores the voice: use it
+    only where the strong method's artefacts are unacceptable.
+
+Keys
+----
+:func:`derive_voice` turns HMAC(installation secret, role + pseudonym) into
+a :class:`Voice`; a party sounds the same in all their clips. Callers and
+agents draw from disjoint regions (see :mod:`clipkit.anonymize._voice`).
+``Voice`` hides its parameters from ``repr``; never log or export them.
+
+Streaming
+---------
+:func:`render` reads a clip in blocks, redacts, anonymizes each kept
+channel with a stateful stream, and writes a 16-bit PCM WAV (RIFF/fmt/data
+only) atomically. Peak memory does not depend on the clip length, and the
+output does not depend on the block size (beyond float rounding, i.e. at
+most one 16-bit step).
+
+Numba
+-----
+The strong chain and the F0 figures are pure numpy: a cold
+``clipkit anonymize`` never imports librosa, scipy.signal or numba (those
+imports alone take 4-5 s here). The pitch method does import librosa; its
+numba functions are cached in ``NUMBA_CACHE_DIR``, which this module points
+at one folder per installation before anything can import numba.
+``python -m clipkit.anonymize --warm`` fills it.
+
+Bad input
+---------
+Non-finite samples raise :class:`~clipkit.errors.BadAudio`; so do clips
+shorter than ``MIN_DURATION_S`` (0.1 s). Silence in gives silence out (F0
+figures ``None``). Full-scale or clipped input is processed normally and
+the output is clipped to [-1, 1]. A redaction span outside the clip raises
+:class:`~clipkit.errors.BadInput` naming the span and the allowed range.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+
+def _numba_cache_dir() -> Path:
+    """One numba cache per installation: the venv if writable, else the user cache."""
+    if sys.prefix != sys.base_prefix and os.access(sys.prefix, os.W_OK):
+        return Path(sys.prefix) / ".numba-cache"
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "clipkit" / "numba"
+
+
+# must run before anything imports numba (librosa does, lazily, in the pitch method)
+os.environ.setdefault("NUMBA_CACHE_DIR", str(_numba_cache_dir()))
+
+import math  # noqa: E402
+import tempfile  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from . import _redact, _wav  # noqa: E402
+from ._f0 import F0Median  # noqa: E402
+from ._voice import ROLES, Voice, derive_voice  # noqa: E402
+
+__all__ = [
+    "METHODS", "METHOD_LABELS", "ROLES", "MIN_DURATION_S", "Span", "Voice",
+    "anonymize", "derive_voice", "redact", "render", "warm_up",
+]
+
+METHODS = {"strong": "strong-v1", "pitch": "pitch-v1"}
+METHOD_LABELS = {
+    "strong": "strong (default): keyed, time-varying pitch and timbre transform",
+    "pitch": "pitch (WEAKER): keyed constant pitch shift; shifting back largely restores the voice",
+}
+MIN_DURATION_S = 0.1
+MIN_SR, MAX_SR = 8000, 48000
+Span = tuple[float, float, str]  # (start_s, end_s, mode), mode in {"beep", "silence"}
+
+
+
+def _errors():
+    from clipkit.errors import BadAudio, BadInput
+
+    return BadAudio, BadInput
+
+
+def _stream_class(method: str):
+    if method == "strong":
+        from ._strong import StrongStream
+
+        return StrongStream
+    from ._pitch import PitchStream
+
+    return PitchStream
+
+
+def _check_method(method: str) -> None:
+    _, BadInput = _errors()
+    if method not in METHODS:
+        raise BadInput(f"anonymization method {method!r} is not one of {', '.join(METHODS)}")
+
+
+def _check_sr(sr) -> int:
+    BadAudio, _ = _errors()
+    if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or not MIN_SR <= sr <= MAX_SR:
+        raise BadAudio(f"sample rate {sr!r} Hz is not an integer within {MIN_SR}-{MAX_SR} Hz")
+    return int(sr)
+
+
+def _check_finite(y: np.ndarray, *, where: str, sr: int, offset: int = 0) -> None:
+    BadAudio, _ = _errors()
+    bad = ~np.isfinite(y)
+    if bad.any():
+        first = int(np.argwhere(bad)[0][-1]) + offset
+        raise BadAudio(f"{where} contains NaN or infinite samples (first at {first / sr:.3f} s)")
+
+
+def anonymize(y: np.ndarray, *, sr: int, voice: Voice, method: str = "strong", t0_s: float = 0.0) -> np.ndarray:
+    """Anonymize one mono channel in memory.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (n,), float32 or float64
+        Samples in [-1, 1]; at least ``MIN_DURATION_S`` long.
+    sr : int
+        Sample rate in Hz, 8000-48000 (telephone audio: 8000).
+    voice : Voice
+        From :func:`derive_voice`.
+    method : {"strong", "pitch"}
+        ``"pitch"`` is the weaker, invertible option.
+    t0_s : float
+        Absolute time of ``y[0]`` in seconds: the strong method's
+        parameters drift with absolute time, so pieces of one recording
+        anonymized with their offsets follow the same trajectory.
+
+    Returns
+    -------
+    np.ndarray, shape (n,), float32, within [-1, 1]
+
+    Raises
+    ------
+    BadAudio
+        Wrong shape or dtype, non-finite samples, too short, bad ``sr``.
+    BadInput
+        Unknown method.
+    """
+    BadAudio, BadInput = _errors()
+    _check_method(method)
+    sr = _check_sr(sr)
+    if not isinstance(voice, Voice):
+        raise TypeError("voice must be a Voice from derive_voice()")
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise BadAudio(f"expected one channel, shape (n,); got shape {y.shape}")
+    if not np.issubdtype(y.dtype, np.floating):
+        raise BadAudio(f"expected float samples in [-1, 1]; got dtype {y.dtype}")
+    if len(y) < MIN_DURATION_S * sr:
+        raise BadAudio(
+            f"the audio is {len(y) / sr * 1000:.0f} ms long; at least {MIN_DURATION_S * 1000:.0f} ms are needed"
+        )
+    _check_finite(y, where="the audio", sr=sr)
+    if not math.isfinite(t0_s):
+        raise BadInput("t0_s must be finite")
+    stream = _stream_class(method)(voice, sr=sr, t0_s=float(t0_s))
+    out = np.concatenate([stream.push(y.astype(np.float32)), stream.flush()])
+    return np.clip(out, -1.0, 1.0).astype(np.float32)
+
+
+def redact(y: np.ndarray, *, sr: int, spans: Sequence[Span]) -> np.ndarray:
+    """Cover spans with a 1 kHz beep or silence on every channel.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (n,) or (channels, n), float
+        Samples in [-1, 1].
+    sr : int
+        Sample rate in Hz.
+    spans : sequence of (start_s, end_s, mode)
+        Seconds relative to ``y[0]``; ``mode`` is "beep" (default) or
+        "silence". Inside a span no original sample survives; 5 ms fades sit
+        just outside it.
+
+    Returns
+    -------
+    np.ndarray, same shape as ``y``, float32 (a new array)
+
+    Raises
+    ------
+    BadInput
+        A span outside ``0..n/sr`` or malformed (the message names it).
+    BadAudio
+        Wrong shape, dtype or non-finite samples.
+    """
+    BadAudio, _ = _errors()
+    sr = _check_sr(sr)
+    y = np.asarray(y)
+    if y.ndim not in (1, 2) or not np.issubdtype(y.dtype, np.floating):
+        raise BadAudio(f"expected float samples of shape (n,) or (channels, n); got {y.dtype} {y.shape}")
+    _check_finite(y, where="the audio", sr=sr)
+    n = y.shape[-1]
+    clean = _redact.validate_spans(spans, duration_s=n / sr)
+    block = np.array(y, dtype=np.float32, ndmin=2, copy=True)
+    _redact.apply(block, sr=sr, spans=_redact.to_samples(clean, sr=sr), offset=0, total=n)
+    return block.reshape(y.shape)
+
+
+def render(
+    src: str | Path,
+    dst: str | Path,
+    *,
+    start_s: float,
+    end_s: float,
+    channel_voices: Sequence[Voice | None],
+    method: str,
+    spans: Sequence[Span] = (),
+    block_s: float = 30.0,
+) -> dict:
+    """Anonymize ``[start_s, end_s)`` of an audio file into a 16-bit PCM WAV, streaming.
+
+    Parameters
+    ----------
+    src : path
+        Any file soundfile reads (WAV, FLAC...).
+    dst : path
+        Output WAV; written to a temp file in the same folder, then
+        ``os.replace``-d into place. Contains only RIFF/fmt/data chunks.
+    start_s, end_s : float
+        Clip range in seconds of the source, ``0 <= start_s < end_s <= duration``.
+    channel_voices : sequence of Voice or None, one per source channel
+        Channel ``i`` is anonymized with ``channel_voices[i]``; ``None``
+        drops the channel. Output channels are the kept ones, in order.
+    method : {"strong", "pitch"}
+    spans : sequence of (start_s, end_s, mode)
+        Redactions, seconds from the clip's start (``start_s``), applied to
+        every channel before anonymization.
+    block_s : float
+        Read block length in seconds; changes memory use, not the output.
+
+    Returns
+    -------
+    dict
+        ``{"duration_s", "f0_median_before": [Hz or None per kept channel],
+        "f0_median_after": [...], "method", "method_version"}``. F0 medians
+        cover voiced frames outside redaction spans.
+
+    Raises
+    ------
+    BadInput
+        Unknown method, bad range, spans or channel_voices.
+    BadAudio
+        Unreadable source, non-finite samples, clip too short, bad sr.
+    """
+    import soundfile as sf
+
+    BadAudio, BadInput = _errors()
+    _check_method(method)
+    if not (isinstance(block_s, (int, float)) and math.isfinite(block_s) and block_s >= 0.5):
+        raise BadInput(f"block_s={block_s!r} must be a number of seconds >= 0.5")
+    src, dst = Path(src), Path(dst)
+    if not dst.parent.is_dir():
+        raise FileNotFoundError(f"output folder {dst.parent} does not exist")
+    try:
+        info = sf.info(str(src))
+    except Exception as exc:  # soundfile raises RuntimeError/LibsndfileError/OSError
+        raise BadAudio(f"cannot read audio file {src.name}: {exc}") from None
+    sr = _check_sr(info.samplerate)
+    channels, frames = info.channels, info.frames
+    voices = list(channel_voices)
+    if len(voices) != channels:
+        raise BadInput(f"channel_voices has {len(voices)} entries; the file has {channels} channels")
+    if any(v is not None and not isinstance(v, Voice) for v in voices):
+        raise BadInput("channel_voices entries must be Voice or None")
+    kept = [i for i, v in enumerate(voices) if v is not None]
+    if not kept:
+        raise BadInput("channel_voices drops every channel; keep at least one")
+    duration = frames / sr
+    if not (math.isfinite(start_s) and math.isfinite(end_s) and 0.0 <= start_s < end_s <= duration + 0.5 / sr):
+        raise BadInput(f"clip range {start_s:g}-{end_s:g} s is outside the recording (0-{duration:.3f} s)")
+    a = int(round(start_s * sr))
+    b = min(frames, int(round(end_s * sr)))
+    n = b - a
+    if n < MIN_DURATION_S * sr:
+        raise BadAudio(f"the clip is {n / sr * 1000:.0f} ms long; at least {MIN_DURATION_S * 1000:.0f} ms are needed")
+    span_samples = _redact.to_samples(_redact.validate_spans(spans, duration_s=n / sr), sr=sr)
+    exclude = [(s, e) for s, e, _ in span_samples]
+
+    stream_cls = _stream_class(method)
+    streams = [stream_cls(voices[i], sr=sr, t0_s=a / sr) for i in kept]
+    f0_before = [F0Median(sr=sr, exclude=exclude) for _ in kept]
+    f0_after = [F0Median(sr=sr, exclude=exclude) for _ in kept]
+    block = max(1, int(round(block_s * sr)))
+
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=str(dst.parent))
+    tmp = Path(tmp_name)
+    written = 0
+    try:
+        with os.fdopen(fd, "w+b") as out_f:
+            writer = _wav.WavWriter(out_f, sr=sr, channels=len(kept))
+
+            # streams of different voices have different latencies: hold each
+            # channel's output until every channel has reached the same sample
+            pending = [np.zeros(0, dtype=np.float32) for _ in kept]
+
+            def emit(outs: list[np.ndarray]) -> None:
+                nonlocal written
+                for k, o in enumerate(outs):
+                    pending[k] = np.concatenate([pending[k], o])
+                m = min(len(p) for p in pending)
+                if m == 0:
+                    return
+                ready = [p[:m] for p in pending]
+                for k in range(len(pending)):
+                    pending[k] = pending[k][m:]
+                for acc, o in zip(f0_after, ready):
+                    acc.push(o)
+                writer.write(_wav.to_int16(np.stack(ready, axis=1)))
+                written += m
+
+            with sf.SoundFile(str(src)) as f_in:
+                f_in.seek(a)
+                pos = 0
+                while pos < n:
+                    want = min(block, n - pos)
+                    data = f_in.read(want, dtype="float32", always_2d=True)
+                    if len(data) != want:
+                        raise BadAudio(f"{src.name} ended early: decoded {a + pos + len(data)} of {b} frames")
+                    chans = np.ascontiguousarray(data[:, kept].T)
+                    _check_finite(chans, where=src.name, sr=sr, offset=a + pos)
+                    _redact.apply(chans, sr=sr, spans=span_samples, offset=pos, total=n)
+                    for acc, c in zip(f0_before, chans):
+                        acc.push(c)
+                    emit([s.push(c) for s, c in zip(streams, chans)])
+                    pos += want
+            emit([s.flush() for s in streams])
+            if written != n:
+                raise RuntimeError(f"rendered {written} frames for a {n}-frame clip")
+            writer.close()
+            out_f.flush()
+            os.fsync(out_f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return {
+        "duration_s": round(n / sr, 3),
+        "f0_median_before": [acc.median() for acc in f0_before],
+        "f0_median_after": [acc.median() for acc in f0_after],
+        "method": method,
+        "method_version": METHODS[method],
+    }
+
+
+def warm_up() -> None:
+    """Run both chains once on a short signal so later calls start fast.
+
+    Compiles and caches librosa's numba functions (pitch method) into
+    ``NUMBA_CACHE_DIR`` and touches every code path of the strong chain and
+    the F0 figures.
+    """
+    from ._f0 import f0_track
+    from ._voice import derive_voice as _derive
+
+    sr = 8000
+    t = np.arange(sr) / sr
+    y = (0.1 * np.sin(2 * np.pi * 150 * t) + 0.05 * np.sin(2 * np.pi * 450 * t)).astype(np.float32)
+    voice = _derive(b"clipkit warm-up key, not a secret", voice_id="warm-up", role="caller")
+    for method in METHODS:
+        out = anonymize(y, sr=sr, voice=voice, method=method)
+        f0_track(out, sr=sr)
