@@ -43,7 +43,7 @@ run: demo
 		--browser.gatherUsageStats false --server.headless true
 
 test: install-test warm
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 bench: install warm
 	for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -99,8 +99,10 @@ def _parse_head(text: str) -> tuple[int | None, str]:
         left, text = text.split(":", 1)
         try:
             seq = int(left)
+            if seq < 0:
+                raise ValueError
         except ValueError:
-            raise BadInput(f"--head {left}:… must be SEQ:HASH or HASH") from None
+            raise BadInput(f"--head {left}:… must be SEQ:HASH or HASH (SEQ a number from 'clipkit log head')") from None
     if len(text) != 64 or any(c not in "0123456789abcdef" for c in text.lower()):
         raise BadInput(f"--head {text!r} is not a 64-digit hex hash")
     return seq, text.lower()
@@ -130,7 +132,7 @@ def verify(db: Database, *, head_text: str | None = None) -> dict:
         hashes[seq] = h
         expected_prev, expected_seq = h, seq + 1
     total = n
-    if head_text:
+    if head_text is not None:
         want_seq, want_hash = _parse_head(head_text)
         if want_hash == GENESIS and want_seq in (None, 0):
             return {"ok": True, "entries": total}  # the head of an empty log: every chain extends it
@@ -188,7 +190,12 @@ def entries(
         where.append("json_extract(data, '$.decision') IN ('refused', 'partial')")
     sql_where = (" WHERE " + " AND ".join(where)) if where else ""
     total = db.execute(f"SELECT count(*) FROM log{sql_where}", params).fetchone()[0]
-    page = "" if limit is None else f" LIMIT {int(limit)} OFFSET {int(offset)}"
+    if limit is not None and int(limit) < 0:
+        raise BadInput(f"--limit {limit} must be 0 or more")
+    if int(offset) < 0:
+        raise BadInput(f"--offset {offset} must be 0 or more")
+    # SQLite integers are 64-bit: a larger limit means "all of them"
+    page = "" if limit is None else f" LIMIT {min(int(limit), 2**62)} OFFSET {min(int(offset), 2**62)}"
     rows = []
     for r in db.query(f"SELECT seq, at, kind, actor, data, hash FROM log{sql_where} ORDER BY seq{page}", params):
         r["data"] = json.loads(r["data"])

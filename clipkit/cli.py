@@ -106,12 +106,58 @@ def _fail(code: str, message: str, exit_code: int, extra: dict | None = None):
     sys.exit(exit_code)
 
 
+def _json_requested(args) -> bool:
+    for a in args:
+        if a == "--":
+            return False
+        if a == "--json":
+            return True
+    return False
+
+
 class _Group(click.Group):
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        # A usage error honours --json too: stdout then holds {"error": {"code": "usage", ...}}
+        # (the message still goes to stderr, exit code 2).
+        argv = list(sys.argv[1:] if args is None else args)
+        if not standalone_mode:
+            return super().main(argv, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            rv = super().main(argv, prog_name, complete_var, False, **extra)
+        except click.ClickException as e:
+            if _json_requested(argv):
+                code = "usage" if isinstance(e, click.UsageError) else "error"
+                click.echo(json.dumps({"error": {"code": code, "message": e.format_message()}}, ensure_ascii=False))
+            e.show()
+            sys.exit(e.exit_code)
+        except click.exceptions.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
     def invoke(self, ctx):
+        import os
+        import sqlite3
+
         try:
             return super().invoke(ctx)
         except OSError as e:  # a disk or permission problem outside our typed errors
             _fail("os_error", f"{getattr(e, 'filename', '') or ''} {e.strerror or e}".strip(), 1)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except OverflowError:  # e.g. an id beyond SQLite's 64-bit integers
+            _fail("bad_input", "a number given is too large (ids and counts must be below 2**63)", 1)
+        except sqlite3.DatabaseError as e:
+            from .db import translate
+
+            t = translate(e) if isinstance(e, sqlite3.OperationalError) else e
+            if isinstance(t, ClipkitError):
+                _fail(t.code, str(t), t.exit_code)
+            _fail("database_error", f"the database cannot be used ({e}); restore clipkit.db from a backup", 1)
+        except Exception as e:  # never a traceback for the user; CLIPKIT_DEBUG=1 shows it
+            if os.environ.get("CLIPKIT_DEBUG"):
+                raise
+            _fail("internal_error", f"unexpected error ({type(e).__name__}: {e}); please report this", 1)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -189,15 +235,20 @@ def import_(paths, caller, agent, channels, recorded_at, basis, notice, actor, a
 @click.option("--offset", type=int, default=0)
 @_run(lambda p: "\n".join(
     f"{r['id']:>5}  {r['recorded_at'][:16]}  {r['duration_s']:7.1f} s  {r['channels']} ch  "
-    f"{r['channel_map']:<18} {r['basis']:<20} clips: {r['clip_count']}" for r in p["recordings"]
+    f"{r['channel_map']:<18} {r['basis']:<20} clips: {r['clip_count']:<3} keep until {r['retention_until'][:10]}"
+    + (f"  HOLD: {r['hold_reason']}" if r["hold_reason"] else "") for r in p["recordings"]
 ) + f"\n({p['total']} recordings)")
 def recordings(limit, offset):
     """List imported recordings."""
-    from . import library
+    from . import library, retention
 
     home = _home()
     with _db(home) as db:
         rows, total = library.list_recordings(db, limit=limit, offset=offset)
+        for r in rows:
+            # the date as purge will judge it: a clip withdrawn since (a recall) no longer keeps
+            # the recording for training, so the stored date may be longer than what applies now
+            r["retention_until"] = retention.compute(db, home, r)
     keep = ("id", "sha256", "duration_s", "sr", "channels", "format", "channel_map", "recorded_at", "basis",
             "retention_until", "hold_reason", "clip_count", "imported_at")
     return {"recordings": [{k: r[k] for k in keep} for r in rows], "total": total}
@@ -695,7 +746,9 @@ def hold_release(recording_id, reason, actor):
 @click.option("--actor", default=None)
 @_run(lambda p: f"{'Would delete' if p['dry_run'] else 'Deleted'} {len(p['deleted'])} recording(s) past retention, "
       f"{p['clips']} clip(s), {p['renderings']} rendering(s)"
-      + (f"; kept on hold: {', '.join(map(str, p['kept_on_hold']))}" if p["kept_on_hold"] else ""))
+      + (f"; kept on hold: {', '.join(map(str, p['kept_on_hold']))}" if p["kept_on_hold"] else "")
+      + "".join(f"\n  recording {d['id']} (call of {d['recorded_at'][:10]}, keep until {d['retention_until'][:10]})"
+                for d in p["deleted"]))
 def purge(dry_run, now, actor):
     """Delete recordings past their retention date (not on hold), with clips, renderings and files."""
     from . import retention
@@ -984,6 +1037,10 @@ def recalls_cmd():
 
 
 def main() -> None:
+    # sqlite-utils imports pandas when it is installed (Streamlit brings it) only to map
+    # pandas.Timestamp columns; no command uses that, and the import costs seconds on every
+    # start (a cron job, a script looping over ids). Keep it out of the command-line process.
+    sys.modules.setdefault("pandas", None)  # type: ignore[assignment]
     cli(prog_name="clipkit")
 
 

@@ -114,9 +114,14 @@ def _gather(db: Database, clip_id: int, *, now: str) -> tuple[policy.ClipFacts, 
     recording = library.get_recording(db, clip["recording_id"])
     heard = []
     erased = False
+    jobs = db["erasure_jobs"].exists()
     for party in library.clip_parties_heard(db, clip):
         if not db.execute("SELECT 1 FROM parties WHERE ref = ?", [party["ref"]]).fetchone():
             erased = True  # the person was erased; nothing of theirs may leave
+        elif jobs and db.execute("SELECT 1 FROM erasure_jobs WHERE party_ref = ?", [party["ref"]]).fetchone():
+            # their erasure is under way, e.g. waiting for a legal hold to end: the hold keeps
+            # the recording for the dispute, never for training
+            erased = True
         training = consent.current(db, party["ref"], now=now)["training"]
         heard.append(policy.PartyStatus(ref=party["ref"], role=party["role"],
                                         consent=training["consent"], objection=training["objection"]))

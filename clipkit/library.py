@@ -144,8 +144,26 @@ def parse_time(text: str | None, *, name: str) -> str | None:
 def retention_date(recorded_at: str, *, home: Home, purposes: tuple[str, ...] = ("quality",)) -> str:
     """Latest keep-until date over the purposes a recording serves."""
     days = home.config["retention_days"]
+    if not isinstance(days, dict):
+        raise BadInput(f"retention_days in {home.root / 'config.json'} must map purposes to days, "
+                       f'e.g. {{"quality": 90, "training": 730}}; it is {days!r}')
     t = datetime.fromisoformat(recorded_at)
-    return max(t + timedelta(days=int(days.get(p, 90))) for p in purposes).isoformat()
+    out = []
+    for p in purposes:
+        value = days.get(p, 90)
+        try:
+            n = int(value)
+            if isinstance(value, bool) or n != value or n < 0:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise BadInput(f"retention_days[{p!r}] in {home.root / 'config.json'} must be a whole number of days "
+                           f"(0 or more); it is {value!r}") from None
+        try:
+            out.append(t + timedelta(days=n))
+        except OverflowError:
+            raise BadInput(f"the call time {recorded_at} plus {n} days of retention ({p}) is past the year 9999; "
+                           "check --recorded-at") from None
+    return max(out).isoformat()
 
 
 def _copy_hashing(src: Path, dst: Path) -> str:
@@ -195,6 +213,8 @@ def import_recordings(
     if basis not in LEGAL_BASES:
         raise BadInput(f"--basis {basis!r} is not one of {', '.join(LEGAL_BASES)}")
     recorded = parse_time(recorded_at, name="--recorded-at")
+    # the keep-until date must be computable (config sane, no year-9999 overflow) before anything is copied
+    retention_date(recorded or now_iso(), home=home, purposes=("quality", "training"))
     region = home.config["phone_region"]
     secret = home.secret()
     canonical = {}
@@ -317,6 +337,10 @@ def get_recording(db: Database, recording_id: int) -> dict:
 
 
 def list_recordings(db: Database, *, limit: int = 100, offset: int = 0) -> tuple[list[dict], int]:
+    if limit < 0 or offset < 0:
+        # SQLite reads LIMIT -1 as "no limit": refuse rather than list everything
+        raise BadInput(f"--limit {limit} and --offset {offset} must not be negative")
+    limit, offset = min(limit, 2**62), min(offset, 2**62)
     total = db["recordings"].count
     rows = list(
         db.query(

@@ -32,7 +32,8 @@ Rules (codes are stable; messages are plain language for staff):
     for the dispute, not for training, so it does not lift this rule; a hold
     alone is never a reason to refuse.
 ``erased``
-    The recording (or a party heard in it) was erased.
+    The recording (or a party heard in it) was erased, or that party's
+    erasure is under way (e.g. waiting for a legal hold to end).
 
 Both parties of a call count as heard in every clip of it: renderings contain
 both channels, and on a stereo line each voice leaks into the other channel.
@@ -60,13 +61,13 @@ OBJECTION_STATES = ("none", "active", "withdrawn")
 
 MESSAGES = {
     "objection": "the {who} objected to use of their voice for training",
-    "no_consent": "the recording relies on consent, and the {who} has not given (or has withdrawn) consent for training",
+    "no_consent": "the recording relies on consent, and the {who} {has} not given (or {has} withdrawn) consent for training",
     "not_anonymized": "the clip has no up-to-date anonymized version (render it again after every re-cut or redaction change)",
     "weak_anonymization": "the clip was anonymized with the weak '{method}' method; render it with 'strong' or pass --allow-weak",
     "not_approved": "the clip has not been approved by a manager",
     "withdrawn": "the clip was withdrawn and must be approved again before it can be exported",
     "retention_expired": "the recording is past its retention date ({until})",
-    "erased": "the recording or a party in it was erased",
+    "erased": "the recording or a party in it was erased, or their erasure is under way",
 }
 
 # Order reasons are reported in: people first, then the clip, then the recording.
@@ -174,8 +175,13 @@ def _parse(ts: str) -> datetime:
 
 
 def _who(parties: list[PartyStatus]) -> str:
-    roles = sorted({p.role for p in parties})
-    return " and ".join(roles) if roles else "party"
+    # caller first, as people say it: "the caller and the agent"
+    roles = sorted({p.role for p in parties}, key=lambda r: (r != "caller", r))
+    return " and the ".join(roles) if roles else "party"
+
+
+def _has(parties: list[PartyStatus]) -> str:
+    return "have" if len({p.role for p in parties}) > 1 else "has"
 
 
 def decide(facts: ClipFacts, *, now: str, allow_weak: bool = False) -> Decision:
@@ -205,7 +211,7 @@ def decide(facts: ClipFacts, *, now: str, allow_weak: bool = False) -> Decision:
     if facts.basis == "consent":
         missing = [p for p in facts.parties if p.consent != "given"]
         if missing:
-            found["no_consent"] = MESSAGES["no_consent"].format(who=_who(missing))
+            found["no_consent"] = MESSAGES["no_consent"].format(who=_who(missing), has=_has(missing))
 
     weak_allowed = False
     method = facts.rendering_method

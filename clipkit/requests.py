@@ -469,7 +469,9 @@ def gather(db: Database, home: Home, party: dict) -> dict:
             "id": rec["id"], "recorded_at": rec["recorded_at"], "duration_s": round(rec["duration_s"], 3),
             "your_role": role, "channels": rec["channels"], "channel_map": rec["channel_map"],
             "legal_basis": rec["basis"], "notice_heard": rec["notice"],
-            "purposes": retention.purposes(db, rec), "retention_until": rec["retention_until"],
+            # computed now, like the purposes: a clip withdrawn since the stored date was set
+            # shortens it (purge stores it), and the person must see one consistent answer
+            "purposes": retention.purposes(db, rec), "retention_until": retention.compute(db, home, rec),
             "legal_hold": bool(rec["hold_reason"]), "hold_reason": rec["hold_reason"],
             "clips": len(rec_clips),
         })
@@ -525,7 +527,9 @@ def access_bundle(
     """
     if role not in ROLES:
         raise BadInput(f"role {role!r} is not one of {', '.join(ROLES)}")
-    dest = Path(to).expanduser()
+    if to is None or not str(to).strip():
+        raise BadInput("--to must name a folder (outside the data home) to write the bundle into")
+    dest = Path(to).expanduser().resolve()
     if home.contains(dest):
         raise BadInput(f"--to {dest} is inside the data home; write the bundle somewhere you will hand over from")
     if dest.exists() and not dest.is_dir():
@@ -539,6 +543,13 @@ def access_bundle(
         raise BadInput(f"{final} already exists; clipkit never overwrites a bundle — move it away or pick another --to")
 
     facts = gather(db, home, party)
+    outcome = (f"access bundle handed over: {len(facts['recordings'])} recording(s), "
+               f"{len(facts['clips'])} clip(s)")
+    if request and not request["closed_at"]:
+        # this bundle is the answer: the person reads "answered", not "overdue"
+        for q in facts["requests"]:
+            if q["id"] == request["id"]:
+                q.update(status="closed", closed_at=stamp.isoformat(), outcome=outcome)
     dest.mkdir(parents=True, exist_ok=True)
     tmp = dest / f".{name}.{secrets.token_hex(4)}.partial"
     tmp.mkdir()
@@ -582,8 +593,7 @@ def access_bundle(
             auditlog.append(db, kind="request.access", actor=actor,
                             data={"request": request["id"] if request else None, "party": party["ref"], **counts})
             if request and not request["closed_at"]:
-                _close(db, request["id"], actor=actor,
-                       outcome=f"access bundle handed over: {counts['recordings']} recording(s), {counts['clips']} clip(s)")
+                _close(db, request["id"], actor=actor, outcome=outcome)
                 closed = True
     except BaseException:
         # a bundle must never exist without its log entry
@@ -604,7 +614,20 @@ _CONTAINS = {
                      "The whole call as stored, with both voices."),
 }
 _PURPOSE = {"quality": ("kwaliteitscontrole", "quality control"),
-            "training": ("training van medewerkers", "staff training")}
+            "training": ("training van medewerkers", "staff training"),
+            "dispute": ("afhandeling van geschillen", "handling disputes")}
+_EVENT = {"consent_given": ("u gaf toestemming", "you gave consent"),
+          "consent_withdrawn": ("u trok uw toestemming in", "you withdrew your consent"),
+          "objection_made": ("u maakte bezwaar", "you objected"),
+          "objection_withdrawn": ("u trok uw bezwaar in", "you withdrew your objection")}
+_CHANNEL = {"in_call": ("tijdens het gesprek", "during the call"), "phone": ("telefonisch", "by phone"),
+            "email": ("per e-mail", "by email"), "letter": ("per brief", "by letter"),
+            "web": ("via de website", "through the website")}
+_CONSENT_NOW = {"given": ("toestemming gegeven", "consent given"),
+                "withdrawn": ("toestemming ingetrokken", "consent withdrawn")}
+_OBJECTION_NOW = {"active": ("bezwaar van kracht", "objection in force"),
+                  "withdrawn": ("bezwaar ingetrokken", "objection withdrawn")}
+_KIND = {"access": ("inzage", "access"), "erasure": ("wissen", "erasure"), "objection": ("bezwaar", "objection")}
 _STATUS = {"draft": ("concept", "draft"), "anonymized": ("geanonimiseerd", "anonymized"),
            "approved": ("goedgekeurd", "approved"), "withdrawn": ("ingetrokken", "withdrawn")}
 
@@ -641,7 +664,11 @@ def render_html(summary: dict) -> str:
                 parts.append(
                     f"<li><strong>{e(r['recorded_at'][:10])}</strong>, {t('duur', 'length')} {_fmt_duration(r['duration_s'])}"
                     f" — {t('u was de', 'you were the')} {t('beller', 'caller') if r['your_role'] == 'caller' else t('medewerker', 'agent')}."
-                    f" {t('Bewaard voor', 'Kept for')}: {e(purposes)}; {t('tot', 'until')} {e(r['retention_until'][:10])}.{hold}"
+                    f" {t('Bewaard voor', 'Kept for')}: {e(purposes)}; {t('tot', 'until')} {e(r['retention_until'][:10])}"
+                    + (t(" (deze termijn is voorbij: de opname wordt binnenkort verwijderd)",
+                         " (this period is over: the recording will be deleted shortly)")
+                       if r["retention_until"][:10] < summary["created_at"][:10] and not r["legal_hold"] else "")
+                    + f".{hold}"
                     f" {e(_CONTAINS[r['file_contains']][lang])}"
                     f' <a href="{e(r["file"])}">{e(r["file"])}</a></li>')
             parts.append("</ul>")
@@ -667,13 +694,39 @@ def render_html(summary: dict) -> str:
         elif not consent["history"]:
             parts.append("<p>" + t("Er is niets vastgelegd.", "Nothing is recorded.") + "</p>")
         else:
-            parts.append("<ul>" + "".join(
-                "<li>" + e(", ".join(f"{k}: {v}" for k, v in h.items() if k not in ("party_ref", "id"))) + "</li>"
-                for h in consent["history"]) + "</ul>")
+            now_lines = []
+            for purpose, st in (consent.get("current") or {}).items():
+                states = [x[lang] for x in (_CONSENT_NOW.get(st.get("consent")), _OBJECTION_NOW.get(st.get("objection")))
+                          if x]
+                if states:
+                    now_lines.append(f"<li>{e(_PURPOSE.get(purpose, (purpose, purpose))[lang])}: {e(', '.join(states))}</li>")
+            if now_lines:
+                parts.append(f"<p>{t('Zo staat het nu:', 'Where things stand now:')}</p><ul>" + "".join(now_lines) + "</ul>")
+            parts.append(f"<p>{t('Wat u ons liet weten:', 'What you told us:')}</p><ul>")
+            for h in consent["history"]:
+                what = _EVENT.get(h["event"], (h["event"], h["event"]))[lang]
+                purpose = _PURPOSE.get(h["purpose"], (h["purpose"], h["purpose"]))[lang]
+                objection = h["event"].startswith("objection")
+                line = (f"{e(str(h['effective_at'])[:10])}: {e(what)} "
+                        f"{t('tegen gebruik voor', 'to use for') if objection else t('voor', 'for')} {e(purpose)}")
+                if h.get("channel"):
+                    line += f" ({e(_CHANNEL.get(h['channel'], (h['channel'], h['channel']))[lang])})"
+                ev = h.get("evidence")
+                if ev:
+                    line += (f"; {t('vastgelegd in opname', 'recorded in recording')} {e(str(ev['recording_id']))} "
+                             f"{t('op', 'at')} {_fmt_duration(float(ev['seconds']))}")
+                if h.get("note"):
+                    line += f". {t('Notitie', 'Note')}: {e(str(h['note']))}"
+                parts.append(f"<li>{line}.</li>")
+            parts.append("</ul>")
         parts.append(f"<h3>{t('Uw verzoeken', 'Your requests')}</h3><ul>")
         for q in requests_:
-            parts.append(f"<li>{e(q['received'][:10])}: {e(q['kind'])} — {e(q['status'])}"
-                         + (f" ({e(q['outcome'])})" if q["outcome"] else "") + "</li>")
+            kind = _KIND.get(q["kind"], (q["kind"], q["kind"]))[lang]
+            if q["status"] == "closed":
+                state = t("afgehandeld", "answered") + (f" {e(str(q['closed_at'])[:10])}" if q.get("closed_at") else "")
+            else:
+                state = t("in behandeling, antwoord uiterlijk", "in progress, to be answered by") + f" {e(q['due'])}"
+            parts.append(f"<li>{e(q['received'][:10])}: {t('verzoek om', 'request for')} {e(kind)} — {state}</li>")
         parts.append("</ul>")
         parts.append(f"<h3>{t('Uw rechten', 'Your rights')}</h3><p>" + t(
             "U kunt ons vragen gegevens te verbeteren of te wissen, en bezwaar maken tegen gebruik voor training. "

@@ -263,6 +263,13 @@ def test_cli_log_verify_and_head(run, logged, home):
     assert r.exit_code == 1 and out["error"]["code"] == "bad_input"
 
 
+@pytest.mark.parametrize("head", ["", "   ", "-1:" + "0" * 64])
+def test_cli_log_verify_refuses_an_empty_or_negative_head(run, logged, head):
+    # regression: --head "" silently verified without a head, and -1:… reported first_bad_seq -1
+    r, out = run("log", "verify", "--head", head)
+    assert r.exit_code == 1 and out["error"]["code"] == "bad_input" and "--head" in out["error"]["message"]
+
+
 def test_cli_log_verify_reports_an_edit(run, logged, home):
     conn = attacker(home)
     conn.execute("UPDATE log SET actor = 'x' WHERE seq = 2")
@@ -286,6 +293,22 @@ def test_cli_log_csv(run, logged, tmp_path):
 def test_cli_log_bad_since(run, logged):
     r, out = run("log", "--since", "last week")
     assert r.exit_code == 1 and out["error"]["code"] == "bad_input"
+
+
+@pytest.mark.parametrize("args, code, exit_code", [
+    (["--limit", "-5"], "bad_input", 1),
+    (["--limit", "abc"], "usage", 2),
+])
+def test_cli_log_bad_limit(run, logged, args, code, exit_code):
+    # regression: --limit -5 silently listed everything; with --json a usage error printed no JSON
+    r, out = run("log", *args)
+    assert r.exit_code == exit_code and out["error"]["code"] == code and "--limit" in out["error"]["message"]
+
+
+def test_cli_log_huge_limit_lists_everything(run, logged):
+    # regression: a limit beyond SQLite's 64-bit integers crashed with a traceback
+    r, out = run("log", "--limit", str(10**20))
+    assert r.exit_code == 0 and len(out["entries"]) == out["total"] == 6
 
 
 def test_the_head_of_an_empty_log_verifies_later(db):

@@ -116,6 +116,53 @@ def test_usage_error_exits_2(run, home_dir):
     assert run("import", "x.wav", "--home", home_dir).exit_code == 2  # --caller missing
 
 
+@pytest.mark.parametrize("args, bad", [
+    (["consent", "grant", "--caller", "x", "--purpose", "marketing"], "marketing"),
+    (["export", "abc", "--to", "out", "--actor", "a"], "abc"),
+    (["object"], "--caller"),  # neither --caller nor --agent
+    (["log", "--limit", "x"], "x"),
+    (["no-such-command"], "no-such-command"),
+])
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_usage_errors_honour_json(run, home_dir, args, bad, where):
+    # regression: with --json a usage error left stdout empty instead of {"error": {...}}
+    opts = ["--home", home_dir, "--json"]
+    r = run(*(opts + args if where == "before" else args + opts))
+    assert r.exit_code == 2
+    out = js(r)
+    assert set(out) == {"error"} and out["error"]["code"] == "usage" and bad in out["error"]["message"]
+    assert "Usage:" in r.stderr
+
+
+def test_usage_error_without_json_prints_nothing_on_stdout(run, home_dir):
+    r = run("consent", "grant", "--caller", "x", "--purpose", "marketing", "--home", home_dir)
+    assert r.exit_code == 2 and r.stdout == "" and "marketing" in r.stderr
+
+
+@pytest.mark.parametrize("args", [["show", "99999999999999999999"], ["hold", "set", "99999999999999999999", "--reason", "x"],
+                                  ["request", "close", "99999999999999999999", "--outcome", "x"],
+                                  ["export", "99999999999999999999", "--to", "out", "--actor", "a"]])
+def test_an_id_too_large_for_sqlite_is_bad_input_not_a_traceback(run, home_dir, args):
+    # regression: OverflowError "Python int too large to convert to SQLite INTEGER" reached the user
+    r = run(*args, "--home", home_dir, "--json")
+    assert r.exit_code == 1 and js(r)["error"]["code"] == "bad_input" and "too large" in r.stderr
+
+
+def test_recordings_refuses_a_negative_limit(run, home_dir):
+    # regression: SQLite read LIMIT -3 as "no limit" and listed everything
+    r = run("recordings", "--limit", "-3", "--home", home_dir, "--json")
+    assert r.exit_code == 1 and js(r)["error"]["code"] == "bad_input" and "--limit -3" in js(r)["error"]["message"]
+
+
+def test_a_damaged_database_is_a_clear_error(run, home_dir):
+    # regression: "sqlite3.DatabaseError: file is not a database" came out as a traceback
+    (home_dir / "clipkit.db").write_bytes(b"this is not sqlite" * 300)
+    for suffix in ("-wal", "-shm"):
+        (home_dir / f"clipkit.db{suffix}").unlink(missing_ok=True)
+    r = run("list", "--home", home_dir, "--json")
+    assert r.exit_code == 1 and js(r)["error"]["code"] == "database_error" and "Traceback" not in r.output
+
+
 @pytest.mark.parametrize("args", [["--help"], ["list", "--home", "{home}"]])
 def test_fast_commands_do_not_import_librosa(home_dir, args):
     code = (
@@ -123,5 +170,17 @@ def test_fast_commands_do_not_import_librosa(home_dir, args):
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "assert 'librosa' not in sys.modules and 'numba' not in sys.modules, 'heavy import'"
     ) % [a.replace("{home}", str(home_dir)) for a in args]
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))
+    assert r.returncode == 0, r.stderr
+
+
+def test_the_command_line_does_not_pay_for_importing_pandas(home_dir):
+    # regression: sqlite-utils imported pandas (installed for Streamlit) on every start: ~4 s per command
+    code = (
+        "import sys; from clipkit.cli import main; sys.argv = ['clipkit', 'list', '--home', %r, '--json']\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
+        "assert sys.modules.get('pandas') is None, 'pandas imported'\n"
+        "import sqlite_utils.db; assert sqlite_utils.db.pd is None"
+    ) % str(home_dir)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))
     assert r.returncode == 0, r.stderr

@@ -287,6 +287,26 @@ def test_legal_hold_keeps_that_recording_and_the_party_until_released(db, home, 
     assert_bob_intact(db, home, world)
 
 
+def test_a_held_recording_of_a_person_being_erased_can_never_be_approved_or_exported_again(db, home, world, tmp_path):
+    # regression: after an erasure kept a held recording, a manager could re-approve its withdrawn clip
+    # and export it, so the voice of someone who asked to be erased went out for training
+    from clipkit import export, rendering
+
+    held = world["recs"]["anna"][1]
+    clip_id = world["clips"]["anna"][1]
+    retention.set_hold(db, held, reason="complaint 2026-114", actor="legal")
+    res, _ = run(home, "request", "erase", "--caller", ANNA)
+    assert res.exit_code == 3
+    assert "erased" in export.decide(db, clip_id, allow_weak=True).codes
+    with pytest.raises(PolicyRefusal, match="erasure is under way"):
+        rendering.approve(db, home, clip_id, actor="mgr")
+    db.execute("UPDATE clips SET status = 'approved' WHERE id = ?", [clip_id])  # even if it were approved
+    out = export.export_clips(db, home, [clip_id], to=tmp_path / "out", actor="t", allow_weak=True)
+    assert out["exported"] == [] and [r["code"] for r in out["refused"][0]["reasons"]] == ["erased"]
+    # Bob's clip with the same agent is untouched by Anna's erasure
+    assert "erased" not in export.decide(db, world["clips"]["bob"][0], allow_weak=True).codes
+
+
 def test_dry_run_for_an_agent_lists_every_call_they_took_and_changes_nothing(db, home, world):
     head, files = auditlog.head(db), sorted(p.name for p in files_under(home.audio_dir))
     res, out = run(home, "request", "erase", "--agent", AGENT, "--dry-run")

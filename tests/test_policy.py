@@ -65,6 +65,28 @@ def test_objection_message_names_the_role_not_the_ref():
 
 
 @pytest.mark.parametrize(
+    "caller, agent, message",
+    [
+        ("none", "given", "the recording relies on consent, and the caller has not given (or has withdrawn) consent for training"),
+        ("given", "withdrawn", "the recording relies on consent, and the agent has not given (or has withdrawn) consent for training"),
+        ("none", "none", "the recording relies on consent, and the caller and the agent have not given (or have withdrawn) "
+                         "consent for training"),
+    ],
+)
+def test_no_consent_message_is_plain_english(caller, agent, message):
+    # regression: two parties read "the agent and caller has not given"
+    (reason,) = decide(facts(basis="consent", parties=(party("agent", consent=agent), party("caller", consent=caller))),
+                       now=NOW).reasons
+    assert reason.message == message
+
+
+def test_objection_message_names_both_roles_caller_first():
+    (reason,) = decide(facts(parties=(party("agent", objection="active"), party("caller", objection="active"))),
+                       now=NOW).reasons
+    assert reason.message == "the caller and the agent objected to use of their voice for training"
+
+
+@pytest.mark.parametrize(
     "basis, caller_consent, agent_consent, expected",
     [
         ("consent", "given", "given", []),

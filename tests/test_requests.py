@@ -237,6 +237,18 @@ def test_unknown_person_without_a_request_is_not_found(db, home, tmp_path):
     assert not (tmp_path / "out").exists() and db["parties"].count == 0
 
 
+def test_an_empty_destination_is_refused_and_a_relative_one_reported_absolute(db, home, recording, tmp_path,
+                                                                            monkeypatch):
+    # regression: --to "" wrote the bundle into the current folder and reported a relative path
+    monkeypatch.chdir(tmp_path)
+    for empty in ("", "  "):
+        with pytest.raises(BadInput, match="--to must name a folder"):
+            requests.access_bundle(db, home, identifier=CALLER, role="caller", to=empty, actor="o")
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("access")]
+    out = requests.access_bundle(db, home, identifier=CALLER, role="caller", to="bundles", actor="o")
+    assert out["path"] == str(tmp_path.resolve() / "bundles" / out["path"].rsplit("/", 1)[1])
+
+
 def test_destination_rules(db, home, recording, tmp_path):
     req = requests.open_request(db, home, kind="access", identifier=CALLER, role="caller", actor="o")
     with pytest.raises(BadInput, match="inside the data home"):
@@ -263,6 +275,40 @@ def test_request_of_another_kind_or_person_is_refused(db, home, recording, tmp_p
     with pytest.raises(BadInput, match="made by another person"):
         requests.access_bundle(db, home, identifier=CALLER, role="caller", to=tmp_path, request_id=other["id"],
                                actor="o")
+
+
+def test_bundle_page_tells_consent_history_and_requests_in_plain_dutch_and_english(db, home, two_calls, tmp_path):
+    # regression: the page dumped raw rows ("event: objection_made, evidence: {'recording_id': ...}") in both
+    # sections, and listed the request this bundle answers as "access — overdue"
+    from clipkit import consent
+
+    req = requests.open_request(db, home, kind="access", identifier=CALLER, role="caller", received="2026-01-31",
+                                actor="o")
+    consent.record_for(db, home, CALLER, purpose="training", event="objection_made", actor="mgr", channel="in_call",
+                       evidence={"recording_id": two_calls[0], "seconds": 2.5})
+    requests.access_bundle(db, home, identifier=CALLER, role="caller", to=tmp_path, actor="o")
+    page = (tmp_path / f"access-request-{req['id']}" / "index.html").read_text()
+    nl, en = page.split('<section lang="en">')
+    for raw in ("objection_made", "event:", "recording_id", "in_call", "overdue", "due-soon"):
+        assert raw not in page
+    assert "u maakte bezwaar tegen gebruik voor training van medewerkers (tijdens het gesprek)" in nl
+    assert f"vastgelegd in opname {two_calls[0]} op 0:02" in nl and "bezwaar van kracht" in nl
+    assert "you objected to use for staff training (during the call)" in en
+    assert f"recorded in recording {two_calls[0]} at 0:02" in en and "objection in force" in en
+    assert "verzoek om inzage — afgehandeld" in nl and "request for access — answered" in en
+    summary = json.loads((tmp_path / f"access-request-{req['id']}" / "summary.json").read_text())
+    assert [r["status"] for r in summary["requests"]] == ["closed"]
+    assert requests.get(db, req["id"])["outcome"] == summary["requests"][0]["outcome"]
+
+
+def test_bundle_retention_date_agrees_with_the_purposes(db, home, two_calls, tmp_path):
+    # regression: after the only clip was withdrawn the bundle said "kept for: quality; until <training date>"
+    db.execute("UPDATE clips SET status = 'withdrawn' WHERE recording_id = ?", [two_calls[0]])  # as a recall does
+    out = requests.access_bundle(db, home, identifier=CALLER, role="caller", to=tmp_path, actor="o")
+    summary = json.loads((tmp_path / out["path"].rsplit("/", 1)[1] / "summary.json").read_text())
+    stereo = summary["recordings"][0]
+    assert stereo["purposes"] == ["quality"]
+    assert stereo["retention_until"].startswith("2026-05-31")  # 90 days after the call, not 730
 
 
 def test_a_failure_while_writing_leaves_no_bundle_and_no_log(db, home, recording, tmp_path, monkeypatch):

@@ -71,6 +71,28 @@ def test_rules_come_from_config(db, home, make_audio, days, expected):
     assert retention.refresh(db, home, rid).startswith(expected)
 
 
+def test_a_call_time_whose_retention_date_overflows_is_bad_input_and_leaves_nothing(db, home, make_audio):
+    # regression: --recorded-at 9999-12-31 crashed with "OverflowError: date value out of range"
+    res, out = run(home, "import", make_audio(), "--caller", "C-1", "--agent", "E-1", "--recorded-at", "9999-12-31")
+    assert res.exit_code == 1 and out["error"]["code"] == "bad_input" and "9999-12-31" in out["error"]["message"]
+    assert db["recordings"].count == 0
+    assert not [p for p in home.audio_dir.rglob("*") if p.is_file()]
+    assert not [p for p in home.tmp_dir.rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize("days, named", [(30, "retention_days"), ({"quality": "ninety"}, "'ninety'"),
+                                         ({"quality": -1}, "-1")])
+def test_a_broken_retention_rule_in_config_is_a_clear_error(db, home, make_audio, days, named):
+    # regression: "retention_days": 30 gave "AttributeError: 'int' object has no attribute 'get'"
+    imported(db, home, make_audio)
+    home.config["retention_days"] = days
+    with pytest.raises(BadInput, match="retention_days"):
+        retention.purge(db, home, dry_run=True)
+    (home.root / "config.json").write_text(json.dumps({"retention_days": days}))
+    res, out = run(home, "purge", "--dry-run")
+    assert res.exit_code == 1 and out["error"]["code"] == "bad_input" and named in out["error"]["message"]
+
+
 def test_retention_and_hold_are_visible_in_recordings(db, home, make_audio):
     rid = imported(db, home, make_audio)
     retention.set_hold(db, rid, reason="dispute", actor="legal")
@@ -80,6 +102,18 @@ def test_retention_and_hold_are_visible_in_recordings(db, home, make_audio):
 
 
 # ---------------------------------------------------------------- holds
+
+
+def test_recordings_shows_the_date_purge_will_use_after_a_recall(db, home, make_audio):
+    # regression: after its only clip was withdrawn, `recordings` still said "keep until <training date>"
+    # while `purge --dry-run` listed the recording as due for deletion
+    rid = imported(db, home, make_audio)
+    cid = library.create_clip(db, home, rid, start_s=1, end_s=3, title="t", author="m")
+    assert run(home, "recordings")[1]["recordings"][0]["retention_until"].startswith("2028-01-10")
+    db.execute("UPDATE clips SET status = 'withdrawn' WHERE id = ?", [cid])  # as a recall does
+    (row,) = run(home, "recordings")[1]["recordings"]
+    due = retention.purge(db, home, now="2026-05-01", dry_run=True)["deleted"]
+    assert row["retention_until"] == due[0]["retention_until"] == "2026-04-10T09:00:00+01:00"
 
 
 def test_hold_set_and_release_are_logged_without_the_reason(db, home, make_audio):
@@ -211,6 +245,10 @@ def test_purge_bad_now(db, home, now):
 def test_purge_cli(home, db, aged):
     res, out = run(home, "purge", "--dry-run", "--now", "2026-06-01")
     assert res.exit_code == 0 and out["dry_run"] and [d["id"] for d in out["deleted"]] == [aged["old"]]
+    # regression: the human dry run gave only counts; it must list what would go
+    res = CliRunner().invoke(cli, ["--home", str(home.root), "purge", "--dry-run", "--now", "2026-06-01"])
+    assert res.exit_code == 0 and "Would delete 1 recording(s)" in res.output
+    assert f"recording {aged['old']} (call of" in res.output and "keep until" in res.output
     res, out = run(home, "purge", "--now", "2026-06-01")
     assert res.exit_code == 0 and out["files"] == 2
     res = CliRunner().invoke(cli, ["--home", str(home.root), "purge", "--now", "2026-06-01"])
