@@ -204,11 +204,18 @@ def entries(
     return rows, total
 
 
+def _cell(value) -> str:
+    text = str(value)
+    # an actor typed as "=HYPERLINK(...)" must stay text when an auditor opens the CSV in a spreadsheet
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def to_csv(rows: list[dict]) -> str:
     """CSV for auditors: one line per entry, the event data as canonical JSON."""
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["seq", "at", "kind", "actor", "decision", "data", "hash"])
     for r in rows:
-        w.writerow([r["seq"], r["at"], r["kind"], r["actor"], r.get("decision") or "", canonical(r["data"]), r["hash"]])
+        w.writerow([r["seq"], r["at"], r["kind"], _cell(r["actor"]), r.get("decision") or "",
+                    canonical(r["data"]), r["hash"]])
     return buf.getvalue()

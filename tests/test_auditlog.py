@@ -331,3 +331,14 @@ def test_since_compares_times_not_text(db):
     assert auditlog.entries(db, since=earlier_local)[1] == 1
     later_local = (t + timedelta(minutes=1)).astimezone(__import__("datetime").timezone(timedelta(hours=-5))).isoformat()
     assert auditlog.entries(db, since=later_local)[1] == 0
+
+
+@pytest.mark.parametrize("actor", ["=HYPERLINK(\"http://x\")", "+1", "-1", "@SUM(A1)"])
+def test_csv_keeps_formula_like_actors_as_text(db, actor):
+    import csv
+    import io
+
+    auditlog.append(db, kind="test", actor=actor, data={})
+    rows, _ = auditlog.entries(db)
+    parsed = list(csv.reader(io.StringIO(auditlog.to_csv(rows))))
+    assert parsed[1][3] == "'" + actor
