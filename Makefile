@@ -8,8 +8,8 @@ UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.9
 CLIPKIT_HOME ?= clipkit-data
 PORT ?= 8501
-# numba's JIT cache is per installation, shared by every data home
-export NUMBA_CACHE_DIR ?= $(CURDIR)/$(VENV)/numba-cache
+# numba's JIT cache lives in .venv/.numba-cache (chosen by clipkit.anonymize, so
+# `clipkit anonymize` run by hand finds the same warm cache as `make run`)
 
 .PHONY: run test install install-test warm demo bench bench-privacy clean-demo
 
