@@ -129,13 +129,15 @@ def fatal():
         st.stop()
 
 
-def module(name: str):
-    """An optional clipkit module, or None (the page then says the feature is not available yet)."""
-    return access.optional(name)
-
-
-def not_available(feature: str, module_name: str) -> None:
-    st.info(f"{feature} is not available yet in this installation (clipkit.{module_name} is missing).")
+def input_and_button(label: str, *, key: str, button: str, button_key: str, widths: list[int],
+                     icon: str | None = None) -> tuple[str, bool]:
+    """A text input with a primary button beside it; returns ``(text, clicked)``."""
+    left, right = st.columns(widths)
+    text = left.text_input(label, key=key)
+    with right:
+        st.write("")  # a blank line lines the button up with the input box, not with its label
+        clicked = st.button(button, key=button_key, type="primary", icon=icon)
+    return text, clicked
 
 
 def badge(status: str) -> None:

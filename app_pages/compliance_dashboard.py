@@ -44,9 +44,7 @@ with right:
         st.caption("No export attempts in the last 12 weeks.")
 
 st.subheader("Requests due")
-if not d["requests_available"]:
-    _ui.not_available("The requests register", "requests")
-elif d["requests_due"]:
+if d["requests_due"]:
     rows = pd.DataFrame([{"id": r["id"], "kind": r["kind"], "person": r.get("label") or "(erased)",
                           "due": r["due"], "status": r["status"]} for r in d["requests_due"]])
     st.dataframe(rows.style.apply(

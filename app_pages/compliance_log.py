@@ -20,11 +20,9 @@ KINDS = {
 }
 
 # ---------------------------------------------------------------- verify
-v1, v2 = st.columns([3, 1])
-head_text = v1.text_input("Recorded head to check against (optional, SEQ:HASH)", key="log_head")
-with v2:
-    st.write("")
-    verify = st.button("Verify chain", key="log_verify", type="primary", icon=":material/verified_user:")
+head_text, verify = _ui.input_and_button("Recorded head to check against (optional, SEQ:HASH)", key="log_head",
+                                         button="Verify chain", button_key="log_verify", widths=[3, 1],
+                                         icon=":material/verified_user:")
 if verify:
     with _ui.errors(), st.spinner("Recomputing every hash…"):
         st.session_state["log_verify_result"] = access.verify_log(db, user, head_text=head_text)
@@ -67,34 +65,30 @@ if st.session_state.get("log_csv"):
 # ---------------------------------------------------------------- recalls
 st.divider()
 st.subheader("Recalls")
-export = _ui.module("export")
-if export is None:
-    _ui.not_available("Recalls", "export")
-else:
-    with _ui.errors():
-        recalled = access.recalls(db, user)
-        if recalled:
-            st.warning(f"{len(recalled)} earlier export(s) contain clips withdrawn since; ask the recipients to "
-                       "delete these files.")
-            st.dataframe(pd.DataFrame([
-                {"export": e["export_id"], "exported": e["at"][:16], "by": e["actor"], "recipient": e["recipient"] or "",
-                 "clip": f["clip_id"], "file": f["file"], "withdrawn": (f.get("withdrawn_at") or "")[:16],
-                 "why": f.get("reason") or ""}
-                for e in recalled for f in e["files"]
-            ]), hide_index=True, key="recalls_table")
-        else:
-            st.caption("No exported clip has been withdrawn.")
-    with st.expander("Withdraw clips by hand"):
-        ids_text = st.text_input("Clip ids (comma-separated)", key="withdraw_ids")
-        why = st.text_input("Reason", key="withdraw_reason")
-        if st.button("Withdraw", key="withdraw_go"):
-            with _ui.errors():
-                try:
-                    ids = [int(x) for x in ids_text.replace(" ", "").split(",") if x]
-                except ValueError:
-                    ids = None
-                if not ids:
-                    st.error("Give one or more clip ids, e.g. 12, 14")
-                else:
-                    changed = access.withdraw_clips(db, user, ids, reason=why)
-                    st.success(f"Withdrawn: {', '.join(map(str, changed)) or 'none (already withdrawn)'}")
+with _ui.errors():
+    recalled = access.recalls(db, user)
+    if recalled:
+        st.warning(f"{len(recalled)} earlier export(s) contain clips withdrawn since; ask the recipients to "
+                   "delete these files.")
+        st.dataframe(pd.DataFrame([
+            {"export": e["export_id"], "exported": e["at"][:16], "by": e["actor"], "recipient": e["recipient"] or "",
+             "clip": f["clip_id"], "file": f["file"], "withdrawn": (f.get("withdrawn_at") or "")[:16],
+             "why": f.get("reason") or ""}
+            for e in recalled for f in e["files"]
+        ]), hide_index=True, key="recalls_table")
+    else:
+        st.caption("No exported clip has been withdrawn.")
+with st.expander("Withdraw clips by hand"):
+    ids_text = st.text_input("Clip ids (comma-separated)", key="withdraw_ids")
+    why = st.text_input("Reason", key="withdraw_reason")
+    if st.button("Withdraw", key="withdraw_go"):
+        with _ui.errors():
+            try:
+                ids = [int(x) for x in ids_text.replace(" ", "").split(",") if x]
+            except ValueError:
+                ids = None
+            if not ids:
+                st.error("Give one or more clip ids, e.g. 12, 14")
+            else:
+                changed = access.withdraw_clips(db, user, ids, reason=why)
+                st.success(f"Withdrawn: {', '.join(map(str, changed)) or 'none (already withdrawn)'}")

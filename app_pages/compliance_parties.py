@@ -5,19 +5,17 @@ import streamlit as st
 
 from app_pages import _ui
 from clipkit import access
+from clipkit.consent import CHANNELS, EVENTS, PURPOSES
 from clipkit.errors import ClipkitError, NotFound
 
 user, home, db = _ui.context()
 st.title("Parties & consent")
 st.caption("The identifier is canonicalised and turned into a keyed pseudonym on the fly; it is never stored "
            "or logged.")
-consent = _ui.module("consent")
 
-c1, c2 = st.columns([4, 1])
-identifier = c1.text_input("Phone, customer or employee number", key="party_identifier")
-with c2:
-    st.write("")
-    look = st.button("Look up", key="party_lookup", type="primary", icon=":material/search:")
+identifier, look = _ui.input_and_button("Phone, customer or employee number", key="party_identifier",
+                                        button="Look up", button_key="party_lookup", widths=[4, 1],
+                                        icon=":material/search:")
 if look:
     st.session_state["party_lookup_for"] = identifier
 
@@ -54,25 +52,23 @@ if info:
                           if h.get("evidence") else "")}
             for h in info["history"]
         ]), hide_index=True, key="party_history")
-    elif consent is not None:
+    else:
         st.caption("No consent or objection events recorded.")
     if info["recordings"]:
         with st.expander("Calls"):
             st.dataframe(pd.DataFrame(info["recordings"]), hide_index=True, key="party_calls")
 
 # ---------------------------------------------------------------- record an event
-if consent is None:
-    _ui.not_available("The consent register", "consent")
-elif info or missing:
+if info or missing:
     st.subheader("Record consent, withdrawal or objection")
     if not info:
         st.caption("This identifier is not known yet; recording an event creates the party.")
     with st.form("consent_form"):
         c1, c2, c3 = st.columns(3)
-        purpose = c1.selectbox("Purpose", list(consent.PURPOSES), key="consent_purpose")
-        event = c2.selectbox("Event", list(consent.EVENTS), format_func=lambda e: e.replace("_", " "),
+        purpose = c1.selectbox("Purpose", list(PURPOSES), key="consent_purpose")
+        event = c2.selectbox("Event", list(EVENTS), format_func=lambda e: e.replace("_", " "),
                              key="consent_event")
-        channel = c3.selectbox("Received by", list(consent.CHANNELS), format_func=lambda c: c.replace("_", " "),
+        channel = c3.selectbox("Received by", list(CHANNELS), format_func=lambda c: c.replace("_", " "),
                                key="consent_channel")
         c1, c2, c3 = st.columns(3)
         effective = c1.text_input("Takes effect (ISO 8601, blank = now)", key="consent_effective")

@@ -5,13 +5,10 @@ import streamlit as st
 
 from app_pages import _ui
 from clipkit import access
+from clipkit.requests import KINDS, ROLES
 
 user, home, db = _ui.context()
 st.title("Requests & erasure")
-requests_mod = _ui.module("requests")
-if requests_mod is None:
-    _ui.not_available("The requests register", "requests")
-    st.stop()
 
 # ---------------------------------------------------------------- register
 with _ui.fatal():
@@ -43,8 +40,8 @@ else:
 with st.expander("Register a new request"):
     with st.form("req_new"):
         c1, c2, c3 = st.columns(3)
-        kind = c1.selectbox("Kind", list(requests_mod.KINDS), key="req_kind")
-        role = c2.selectbox("The person is the", list(requests_mod.ROLES), key="req_role")
+        kind = c1.selectbox("Kind", list(KINDS), key="req_kind")
+        role = c2.selectbox("The person is the", list(ROLES), key="req_role")
         received = c3.date_input("Received", key="req_received")
         identifier = st.text_input("Phone, customer or employee number", key="req_identifier")
         c1, c2 = st.columns(2)
@@ -86,7 +83,7 @@ st.caption("Everything stored about one person: their own voice per call, clips,
            "with a summary in Dutch and English.")
 c1, c2, c3 = st.columns([3, 1, 1])
 ab_identifier = c1.text_input("Phone, customer or employee number", key="ab_identifier")
-ab_role = c2.selectbox("The person is the", list(requests_mod.ROLES), key="ab_role")
+ab_role = c2.selectbox("The person is the", list(ROLES), key="ab_role")
 access_open = [r["id"] for r in open_rows if r["kind"] == "access"]
 ab_request = c3.selectbox("Answers request", [None] + access_open, key="ab_request",
                           format_func=lambda i: "oldest open (if any)" if i is None else f"request {i}")
@@ -108,9 +105,6 @@ if ab:
 # ---------------------------------------------------------------- erasure
 st.divider()
 st.subheader("Erasure (Art. 17)")
-if _ui.module("erasure") is None:
-    _ui.not_available("Erasure", "erasure")
-    st.stop()
 erasure_open = [r["id"] for r in open_rows if r["kind"] == "erasure"]
 c1, c2 = st.columns([3, 2])
 er_identifier = c1.text_input("Phone, customer or employee number (or pick a request)", key="er_identifier")

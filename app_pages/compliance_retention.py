@@ -36,11 +36,6 @@ if ov["rows"]:
 else:
     st.caption("Nothing to show.")
 
-retention = _ui.module("retention")
-if retention is None:
-    _ui.not_available("Legal holds and purge", "retention")
-    st.stop()
-
 st.subheader("Legal hold")
 c1, c2 = st.columns([1, 3])
 rec_id = c1.number_input("Call #", min_value=1, step=1, value=None, key="hold_rec")

@@ -8,6 +8,7 @@ import streamlit as st
 from app_pages import _ui
 from clipkit import access
 from clipkit.audio import ChannelMap
+from clipkit.consent import PURPOSES
 
 user, home, db = _ui.context()
 st.title("Calls & cutting")
@@ -132,27 +133,23 @@ if cut:
         st.page_link("app_pages/manager_clips.py", label=f"Open clip {clip_id}", icon=":material/arrow_forward:")
 
 # ---------------------------------------------------------------- objection heard in the call
-consent = _ui.module("consent")
 with st.expander("Record an objection heard in this call"):
-    if consent is None:
-        _ui.not_available("Recording objections", "consent")
-    else:
-        c1, c2, c3 = st.columns(3)
-        party = c1.selectbox("Who objected", ["caller", "agent"], key="obj_party")
-        purpose = c2.selectbox("To which use", list(consent.PURPOSES), key="obj_purpose")
-        at_s = c3.number_input("At (seconds into the call)", min_value=0.0, max_value=duration, step=0.01,
-                               format="%.2f", key=f"obj_at_{rid}", value=min(start_s, duration))
-        obj_note = st.text_input("Note", key="obj_note", placeholder="What was said")
-        if st.button("Record objection", key="obj_submit", icon=":material/front_hand:"):
-            with _ui.errors():
-                out = access.record_in_call_objection(db, user, rid, party=party, at_s=at_s, purpose=purpose,
-                                                      note=obj_note or None)
-                recalled = (out.get("recall") or {}) if isinstance(out, dict) else {}
-                msg = f"Objection of the {party} to {purpose} use recorded at {at_s:.2f} s."
-                n = recalled.get("clips") if isinstance(recalled, dict) else None
-                if n:
-                    msg += f" Clips withdrawn: {len(n) if isinstance(n, list) else n}."
-                st.success(msg)
+    c1, c2, c3 = st.columns(3)
+    party = c1.selectbox("Who objected", ["caller", "agent"], key="obj_party")
+    purpose = c2.selectbox("To which use", list(PURPOSES), key="obj_purpose")
+    at_s = c3.number_input("At (seconds into the call)", min_value=0.0, max_value=duration, step=0.01,
+                           format="%.2f", key=f"obj_at_{rid}", value=min(start_s, duration))
+    obj_note = st.text_input("Note", key="obj_note", placeholder="What was said")
+    if st.button("Record objection", key="obj_submit", icon=":material/front_hand:"):
+        with _ui.errors():
+            out = access.record_in_call_objection(db, user, rid, party=party, at_s=at_s, purpose=purpose,
+                                                  note=obj_note or None)
+            recalled = (out.get("recall") or {}) if isinstance(out, dict) else {}
+            msg = f"Objection of the {party} to {purpose} use recorded at {at_s:.2f} s."
+            n = recalled.get("clips") if isinstance(recalled, dict) else None
+            if n:
+                msg += f" Clips withdrawn: {len(n) if isinstance(n, list) else n}."
+            st.success(msg)
 
 # ---------------------------------------------------------------- clips of this call
 with _ui.errors():

@@ -9,7 +9,6 @@ from clipkit.library import CLIP_STATUSES
 
 user, home, db = _ui.context()
 st.title("Clips")
-rendering = _ui.module("rendering")
 PER_PAGE = 20
 
 # ---------------------------------------------------------------- filters and list
@@ -43,7 +42,7 @@ if rows:
 
 # ---------------------------------------------------------------- bulk anonymize
 page_ids = [r["id"] for r in rows]
-if rendering is not None and page_ids:
+if page_ids:
     with st.expander("Anonymize several clips"):
         chosen = st.multiselect("Clips", page_ids, key="bulk_ids",
                                 format_func=lambda i: next(f"#{r['id']} {r['title']}" for r in rows if r["id"] == i))
@@ -83,7 +82,7 @@ cid = st.selectbox("Open clip", choices, key="clips_pick", on_change=_remember,
 
 with _ui.fatal():
     clip = access.get_clip(db, user, cid)
-    current = access.current_rendering(db, user, cid) if rendering else None
+    current = access.current_rendering(db, user, cid)
 
 length = round(clip["end_s"] - clip["start_s"], 3)
 h1, h2 = st.columns([5, 1])
@@ -108,93 +107,87 @@ if spans:
                  key=f"spans_{cid}")
 else:
     st.caption("No spans: the whole clip is rendered as spoken.")
-if rendering is None:
-    _ui.not_available("Redaction", "rendering")
-else:
-    r1, r2, r3, r4 = st.columns([1, 1, 1, 1])
-    s_from = r1.number_input("From (s in clip)", min_value=0.0, max_value=length, step=0.01, format="%.2f",
-                             key=f"span_from_{cid}")
-    s_to = r2.number_input("To (s in clip)", min_value=0.0, max_value=length, step=0.01, format="%.2f",
-                           key=f"span_to_{cid}", value=min(length, 1.0))
-    s_mode = r3.selectbox("Mode", ["beep", "silence"], key=f"span_mode_{cid}")
-    with r4:
-        add = st.button("Add span", key="span_add", icon=":material/add:")
-        clear = st.button("Remove all spans", key="span_clear", disabled=not spans)
-    if add:
-        with _ui.errors():
-            access.set_redactions(db, home, user, cid, spans + [(s_from, s_to, s_mode)])
-            st.rerun()
-    if clear:
-        with _ui.errors():
-            access.set_redactions(db, home, user, cid, [])
-            st.rerun()
+r1, r2, r3, r4 = st.columns([1, 1, 1, 1])
+s_from = r1.number_input("From (s in clip)", min_value=0.0, max_value=length, step=0.01, format="%.2f",
+                         key=f"span_from_{cid}")
+s_to = r2.number_input("To (s in clip)", min_value=0.0, max_value=length, step=0.01, format="%.2f",
+                       key=f"span_to_{cid}", value=min(length, 1.0))
+s_mode = r3.selectbox("Mode", ["beep", "silence"], key=f"span_mode_{cid}")
+with r4:
+    add = st.button("Add span", key="span_add", icon=":material/add:")
+    clear = st.button("Remove all spans", key="span_clear", disabled=not spans)
+if add:
+    with _ui.errors():
+        access.set_redactions(db, home, user, cid, spans + [(s_from, s_to, s_mode)])
+        st.rerun()
+if clear:
+    with _ui.errors():
+        access.set_redactions(db, home, user, cid, [])
+        st.rerun()
 
 # ---------------------------------------------------------------- anonymize, compare, approve
 st.markdown("#### Anonymize")
-if rendering is None:
-    _ui.not_available("Anonymization", "rendering")
+a1, a2, a3 = st.columns([2, 1, 2])
+method = a1.selectbox("Method", ["strong", "pitch"], key="anon_method",
+                      help="strong: keyed pitch + timbre chain. pitch: plain pitch shift (weak; export refuses it).")
+force = a2.checkbox("Render again", key="anon_force")
+with a3:
+    go = st.button("Anonymize", key="anon_go", type="primary", icon=":material/auto_fix_high:")
+if go:
+    bar = st.progress(0.0, text="Anonymizing…")
+    with _ui.errors(), st.spinner("Rendering the anonymized voice…"):
+        access.render_clips(db, home, user, [cid], method=method, force=force,
+                            progress=lambda d, n: bar.progress(d / n if n else 1.0, text=f"Anonymizing… {d}/{n}"))
+        st.session_state.pop("ab_audio", None)
+        st.rerun()
+if current is None:
+    st.caption("No up-to-date anonymized version yet.")
 else:
-    a1, a2, a3 = st.columns([2, 1, 2])
-    method = a1.selectbox("Method", ["strong", "pitch"], key="anon_method",
-                          help="strong: keyed pitch + timbre chain. pitch: plain pitch shift (weak; export refuses it).")
-    force = a2.checkbox("Render again", key="anon_force")
-    with a3:
-        go = st.button("Anonymize", key="anon_go", type="primary", icon=":material/auto_fix_high:")
-    if go:
-        bar = st.progress(0.0, text="Anonymizing…")
-        with _ui.errors(), st.spinner("Rendering the anonymized voice…"):
-            access.render_clips(db, home, user, [cid], method=method, force=force,
-                                progress=lambda d, n: bar.progress(d / n if n else 1.0, text=f"Anonymizing… {d}/{n}"))
-            st.session_state.pop("ab_audio", None)
-            st.rerun()
-    if current is None:
-        st.caption("No up-to-date anonymized version yet.")
-    else:
-        figs = current.get("figures") or {}
-        st.caption(f"Current rendering: {current['method']} · {current['created_at'][:19].replace('T', ' ')} "
-                   f"by {current['created_by']}")
-        before, after = figs.get("f0_median_before") or [], figs.get("f0_median_after") or []
-        if before or after:
-            from clipkit.audio import ChannelMap
+    figs = current.get("figures") or {}
+    st.caption(f"Current rendering: {current['method']} · {current['created_at'][:19].replace('T', ' ')} "
+               f"by {current['created_by']}")
+    before, after = figs.get("f0_median_before") or [], figs.get("f0_median_after") or []
+    if before or after:
+        from clipkit.audio import ChannelMap
 
-            names: dict = {}
-            with _ui.errors():
-                cmap = ChannelMap.from_text(access.get_recording(db, user, clip["recording_id"])["channel_map"])
-                names = {} if cmap.mixed else {cmap.caller: "caller", cmap.agent: "agent"}
-            cols = st.columns(max(len(before), len(after), 1))
-            for i, col in enumerate(cols):
-                b = before[i] if i < len(before) else None
-                a = after[i] if i < len(after) else None
-                col.metric(f"Median pitch, {names.get(i, f'channel {i}')}", f"{a:.0f} Hz" if a else "–",
-                           delta=(f"{a - b:+.0f} Hz from {b:.0f}" if a and b else None), delta_color="off")
-        extra = {k: v for k, v in figs.items() if k not in ("f0_median_before", "f0_median_after")}
-        if extra:
-            with st.expander("All figures"):
-                st.json(extra)
-
-        reason = st.text_input("Why are you listening to the original? (logged)",
-                               value="Checking the anonymized clip against the original", key="ab_reason")
-        if st.button("Listen A/B", key="ab_go", icon=":material/compare_arrows:"):
-            with _ui.errors(), st.spinner("Loading…"):
-                a = access.clip_original_audio(db, home, user, cid, reason=reason, loader=_ui.cached_segment)
-                b = access.anonymized_audio(db, home, user, cid, reader=_ui.cached_file)
-                st.session_state["ab_audio"] = (cid, clip["revision"], current["sha256"], a, b)
-        ab = st.session_state.get("ab_audio")
-        if ab and ab[0] == cid and ab[1] == clip["revision"] and ab[2] == current["sha256"]:
-            c1, c2 = st.columns(2)
-            c1.markdown("**A · original**")
-            c1.audio(ab[3], format="audio/wav")
-            c2.markdown("**B · anonymized**")
-            c2.audio(ab[4], format="audio/wav")
-
-    st.markdown("#### Approve")
-    can = current is not None and clip["status"] in ("anonymized", "withdrawn")
-    if clip["status"] == "approved":
-        st.success(f"Approved by {clip['approved_by']} on {clip['approved_at'][:10]}; trainers can use it.")
-    if st.button("Approve for training", key="approve_go", disabled=not can, icon=":material/verified:"):
+        names: dict = {}
         with _ui.errors():
-            access.approve(db, home, user, cid)
-            st.rerun()
+            cmap = ChannelMap.from_text(access.get_recording(db, user, clip["recording_id"])["channel_map"])
+            names = {} if cmap.mixed else {cmap.caller: "caller", cmap.agent: "agent"}
+        cols = st.columns(max(len(before), len(after), 1))
+        for i, col in enumerate(cols):
+            b = before[i] if i < len(before) else None
+            a = after[i] if i < len(after) else None
+            col.metric(f"Median pitch, {names.get(i, f'channel {i}')}", f"{a:.0f} Hz" if a else "–",
+                       delta=(f"{a - b:+.0f} Hz from {b:.0f}" if a and b else None), delta_color="off")
+    extra = {k: v for k, v in figs.items() if k not in ("f0_median_before", "f0_median_after")}
+    if extra:
+        with st.expander("All figures"):
+            st.json(extra)
+
+    reason = st.text_input("Why are you listening to the original? (logged)",
+                           value="Checking the anonymized clip against the original", key="ab_reason")
+    if st.button("Listen A/B", key="ab_go", icon=":material/compare_arrows:"):
+        with _ui.errors(), st.spinner("Loading…"):
+            a = access.clip_original_audio(db, home, user, cid, reason=reason, loader=_ui.cached_segment)
+            b = access.anonymized_audio(db, home, user, cid, reader=_ui.cached_file)
+            st.session_state["ab_audio"] = (cid, clip["revision"], current["sha256"], a, b)
+    ab = st.session_state.get("ab_audio")
+    if ab and ab[0] == cid and ab[1] == clip["revision"] and ab[2] == current["sha256"]:
+        c1, c2 = st.columns(2)
+        c1.markdown("**A · original**")
+        c1.audio(ab[3], format="audio/wav")
+        c2.markdown("**B · anonymized**")
+        c2.audio(ab[4], format="audio/wav")
+
+st.markdown("#### Approve")
+can = current is not None and clip["status"] in ("anonymized", "withdrawn")
+if clip["status"] == "approved":
+    st.success(f"Approved by {clip['approved_by']} on {clip['approved_at'][:10]}; trainers can use it.")
+if st.button("Approve for training", key="approve_go", disabled=not can, icon=":material/verified:"):
+    with _ui.errors():
+        access.approve(db, home, user, cid)
+        st.rerun()
 
 # ---------------------------------------------------------------- edit, re-cut, delete
 with st.expander("Edit, re-cut or delete"):

@@ -61,10 +61,6 @@ for r in rows:
 # ---------------------------------------------------------------- export
 st.divider()
 st.subheader("Export a training package")
-export = _ui.module("export")
-if export is None:
-    _ui.not_available("Export", "export")
-    st.stop()
 st.caption(f"Selected: {', '.join(f'#{i}' for i in selection) if selection else 'none'} "
            "(select clips above; the selection is kept across pages)")
 c1, c2 = st.columns([3, 1])

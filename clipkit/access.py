@@ -29,13 +29,12 @@ logging happen here on every call, before the loader runs.
 from __future__ import annotations
 
 import hashlib
-import importlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sqlite_utils import Database
 
-from . import audio, auditlog, library, parties
+from . import audio, auditlog, consent, erasure, export, library, parties, rendering, requests, retention
 from .errors import BadInput, Forbidden, NotFound, PolicyRefusal
 from .home import Home
 from .users import ROLES, User, active_user
@@ -84,23 +83,6 @@ def require(db: Database, user: User, action: str) -> User:
         allowed_roles = " or ".join(r for r in ROLES if r in roles)
         raise Forbidden(f"a {user.role} may not {what}; this needs the {allowed_roles} role")
     return user
-
-
-def optional(name: str):
-    """``clipkit.<name>`` if that module exists in this installation, else None."""
-    try:
-        return importlib.import_module(f"clipkit.{name}")
-    except ModuleNotFoundError as e:
-        if e.name == f"clipkit.{name}":
-            return None
-        raise
-
-
-def _need(name: str):
-    module = optional(name)
-    if module is None:
-        raise NotFound(f"this installation has no clipkit.{name} module yet")
-    return module
 
 
 # ---------------------------------------------------------------- loaders (cacheable)
@@ -272,7 +254,7 @@ def delete_clip(db: Database, home: Home, user: User, clip_id: int) -> None:
 def set_redactions(db: Database, home: Home, user: User, clip_id: int, spans: Sequence) -> dict:
     """Replace a clip's silence/beep spans ``[(start_s, end_s, "beep"|"silence")]`` (from the clip's start)."""
     user = require(db, user, "clips.edit")
-    return _need("rendering").set_redactions(db, home, clip_id, spans, actor=user.name)
+    return rendering.set_redactions(db, home, clip_id, spans, actor=user.name)
 
 
 def render_clips(
@@ -280,22 +262,19 @@ def render_clips(
     force: bool = False, progress: Callable[[int, int], None] | None = None,
 ) -> list[dict]:
     user = require(db, user, "clips.render")
-    return _need("rendering").render_clips(db, home, list(clip_ids), method=method, force=force,
-                                           actor=user.name, progress=progress)
+    return rendering.render_clips(db, home, list(clip_ids), method=method, force=force,
+                                  actor=user.name, progress=progress)
 
 
 def current_rendering(db: Database, user: User, clip_id: int) -> dict | None:
     """The clip's current rendering row (path, sha256, method, figures), or None."""
     get_clip(db, user, clip_id)  # a trainer: approved clips only
-    rendering = optional("rendering")
-    if rendering is None:
-        return None
     return rendering.current_rendering(db, library.get_clip(db, clip_id))
 
 
 def approve(db: Database, home: Home, user: User, clip_id: int) -> dict:
     user = require(db, user, "clips.approve")
-    return _need("rendering").approve(db, home, clip_id, actor=user.name)
+    return rendering.approve(db, home, clip_id, actor=user.name)
 
 
 def anonymized_audio(db: Database, home: Home, user: User, clip_id: int, *, reader: Callable | None = None) -> bytes:
@@ -320,8 +299,7 @@ def anonymized_audio(db: Database, home: Home, user: User, clip_id: int, *, read
         if reasons:
             raise PolicyRefusal(f"clip {clip_id} may not be played: " + "; ".join(r["message"] for r in reasons),
                                 reasons=reasons)
-    rendering = optional("rendering")
-    current = rendering.current_rendering(db, clip) if rendering else None
+    current = rendering.current_rendering(db, clip)
     if current is None:
         raise PolicyRefusal(f"clip {clip_id} has no up-to-date anonymized version",
                             reasons=[{"code": "not_anonymized", "message": "the clip has no up-to-date anonymized version"}])
@@ -337,9 +315,6 @@ def anonymized_audio(db: Database, home: Home, user: User, clip_id: int, *, read
 
 def play_blockers(db: Database, home: Home, clip: dict) -> list[dict]:
     """Policy reasons that keep an approved clip from being played in training (a weak method aside)."""
-    export = optional("export")
-    if export is None:
-        return []
     decision = export.decide(db, clip["id"], allow_weak=True)
     return [dict(r.as_dict(), clip_id=clip["id"]) for r in decision.reasons]
 
@@ -401,7 +376,6 @@ def record_in_call_objection(
     :func:`clipkit.consent.record`).
     """
     user = require(db, user, "objection.in_call")
-    consent = _need("consent")
     if party not in parties.ROLES:
         raise BadInput(f"party {party!r} is not one of {', '.join(parties.ROLES)}")
     rec = library.get_recording(db, recording_id)
@@ -418,12 +392,10 @@ def _party_public(row: dict) -> dict:
 def find_party(db: Database, home: Home, user: User, identifier: str) -> dict:
     """A party by identifier (canonicalised and keyed-hashed here; the identifier is never stored or logged).
 
-    Returns ``{"party", "status", "history", "recordings"}``; ``status`` and
-    ``history`` are empty when the consent register is not installed.
+    Returns ``{"party", "status", "history", "recordings"}``.
     """
     require(db, user, "parties")
     row = parties.lookup(db, home.secret(), identifier, region=home.config["phone_region"])
-    consent = optional("consent")
     recs = [dict(zip(("id", "recorded_at", "duration_s", "role"), r)) for r in db.execute(
         """SELECT id, recorded_at, duration_s, CASE WHEN caller_ref = ? THEN 'caller' ELSE 'agent' END
            FROM recordings WHERE caller_ref = ? OR agent_ref = ? ORDER BY recorded_at""",
@@ -431,8 +403,8 @@ def find_party(db: Database, home: Home, user: User, identifier: str) -> dict:
     )]
     return {
         "party": _party_public(row),
-        "status": consent.current(db, row["ref"]) if consent else {},
-        "history": consent.history(db, row["ref"]) if consent else [],
+        "status": consent.current(db, row["ref"]),
+        "history": consent.history(db, row["ref"]),
         "recordings": recs,
     }
 
@@ -444,7 +416,6 @@ def record_consent(
 ) -> dict:
     """Record a consent/withdrawal/objection event for a party (by ref, or by identifier, creating it)."""
     user = require(db, user, "consent.record")
-    consent = _need("consent")
     kwargs = dict(purpose=purpose, event=event, actor=user.name, channel=channel or None, note=note or None,
                   evidence=evidence, effective=effective or None)
     if party_ref:
@@ -474,7 +445,6 @@ def export_package(
     ``reasons`` list every clip's reasons (``{"clip_id", "code", "message"}``).
     """
     user = require(db, user, "export")
-    export = _need("export")
     result = export.export_clips(db, home, list(clip_ids), to=to or export_dir(home), actor=user.name,
                                  recipient=recipient or None, all_or_nothing=all_or_nothing)
     result["reasons"] = [dict(r, clip_id=item["clip_id"]) for item in result.get("refused", [])
@@ -498,18 +468,18 @@ def package_zip(db: Database, user: User, path: str | Path) -> bytes:
 def recalls(db: Database, user: User) -> list[dict]:
     """Earlier exports holding clips withdrawn since: the files to ask recipients to delete."""
     require(db, user, "recall")
-    return _need("export").recalls(db)
+    return export.recalls(db)
 
 
 def withdraw_clips(db: Database, user: User, clip_ids: Sequence[int], *, reason: str) -> list[int]:
     """Recall clips by hand (status withdrawn); returns those newly withdrawn."""
     user = require(db, user, "recall")
-    return _need("export").withdraw_clips(db, list(clip_ids), actor=user.name, reason=reason)
+    return export.withdraw_clips(db, list(clip_ids), actor=user.name, reason=reason)
 
 
 def exports_containing(db: Database, user: User, clip_ids: Sequence[int]) -> list[dict]:
     require(db, user, "log")
-    return _need("export").exports_containing(db, list(clip_ids))
+    return export.exports_containing(db, list(clip_ids))
 
 
 # ---------------------------------------------------------------- the log
@@ -574,7 +544,7 @@ def bundle_dir(home: Home) -> Path:
 def list_requests(db: Database, user: User, *, overdue: bool = False) -> list[dict]:
     """The requests register: open ones first by due date (``status``: open, due-soon, overdue, closed)."""
     require(db, user, "requests")
-    return _need("requests").listing(db, overdue=overdue)
+    return requests.listing(db, overdue=overdue)
 
 
 def open_request(
@@ -582,19 +552,19 @@ def open_request(
     channel: str | None = None, note: str | None = None,
 ) -> dict:
     user = require(db, user, "requests")
-    return _need("requests").open_request(db, home, kind=kind, identifier=identifier, role=role,
-                                          received=received or None, channel=channel or None, note=note or None,
-                                          actor=user.name)
+    return requests.open_request(db, home, kind=kind, identifier=identifier, role=role,
+                                 received=received or None, channel=channel or None, note=note or None,
+                                 actor=user.name)
 
 
 def extend_request(db: Database, user: User, request_id: int, *, reason: str) -> dict:
     user = require(db, user, "requests")
-    return _need("requests").extend(db, request_id, reason=reason, actor=user.name)
+    return requests.extend(db, request_id, reason=reason, actor=user.name)
 
 
 def close_request(db: Database, user: User, request_id: int, *, outcome: str) -> dict:
     user = require(db, user, "requests")
-    return _need("requests").close(db, request_id, outcome=outcome, actor=user.name)
+    return requests.close(db, request_id, outcome=outcome, actor=user.name)
 
 
 def access_bundle(
@@ -603,9 +573,9 @@ def access_bundle(
 ) -> dict:
     """Write an Art. 15 access bundle (see :func:`clipkit.requests.access_bundle`); closes the matching request."""
     user = require(db, user, "requests")
-    return _need("requests").access_bundle(db, home, identifier=identifier, role=role, to=to or bundle_dir(home),
-                                           request_id=request_id, include_other_party=include_other_party,
-                                           actor=user.name)
+    return requests.access_bundle(db, home, identifier=identifier, role=role, to=to or bundle_dir(home),
+                                  request_id=request_id, include_other_party=include_other_party,
+                                  actor=user.name)
 
 
 def erase(
@@ -614,8 +584,8 @@ def erase(
 ) -> dict:
     """Erase a person (or, with ``dry_run``, show what would go); see :func:`clipkit.erasure.erase`."""
     user = require(db, user, "erasure")
-    return _need("erasure").erase(db, home, identifier=identifier or None, request_id=request_id,
-                                  actor=user.name, dry_run=dry_run)
+    return erasure.erase(db, home, identifier=identifier or None, request_id=request_id,
+                         actor=user.name, dry_run=dry_run)
 
 
 # ---------------------------------------------------------------- retention and legal holds
@@ -659,18 +629,18 @@ def retention_overview(
 
 def set_hold(db: Database, user: User, recording_id: int, *, reason: str) -> dict:
     user = require(db, user, "retention")
-    return _need("retention").set_hold(db, recording_id, reason=reason, actor=user.name)
+    return retention.set_hold(db, recording_id, reason=reason, actor=user.name)
 
 
 def release_hold(db: Database, user: User, recording_id: int, *, reason: str) -> dict:
     user = require(db, user, "retention")
-    return _need("retention").release_hold(db, recording_id, reason=reason, actor=user.name)
+    return retention.release_hold(db, recording_id, reason=reason, actor=user.name)
 
 
 def purge(db: Database, home: Home, user: User, *, dry_run: bool = False) -> dict:
     """Delete recordings past retention and not on hold (or, with ``dry_run``, list them)."""
     user = require(db, user, "retention")
-    return _need("retention").purge(db, home, dry_run=dry_run, actor=user.name)
+    return retention.purge(db, home, dry_run=dry_run, actor=user.name)
 
 
 # ---------------------------------------------------------------- dashboard
@@ -707,8 +677,7 @@ def dashboard(db: Database, user: User, *, weeks: int = 12) -> dict:
         [f"-{int(weeks) * 7} days"],
     ):
         week(label)["plays"] += n
-    reqs = optional("requests")
-    req_rows = reqs.listing(db) if reqs and db["requests"].exists() else []
+    req_rows = requests.listing(db)
     req_counts = {s: 0 for s in ("open", "due-soon", "overdue", "closed")}
     for r in req_rows:
         req_counts[r["status"]] = req_counts.get(r["status"], 0) + 1
@@ -717,5 +686,4 @@ def dashboard(db: Database, user: User, *, weeks: int = 12) -> dict:
         "weekly": [weekly[k] for k in sorted(weekly)],
         "requests": req_counts,
         "requests_due": [r for r in req_rows if r["status"] != "closed"][:10],
-        "requests_available": reqs is not None,
     }

@@ -506,12 +506,7 @@ def user_passwd(name, password_stdin, actor):
 @_run(lambda p: f"Disabled user {p['name']}")
 def user_disable(name, actor):
     """Disable an account: no more logins, open sessions stop working."""
-    from . import users
-
-    home = _home()
-    with _db(home) as db:
-        info = users.disable_user(db, name, actor=actor or _default_actor())
-    return {"name": info["name"], "disabled": info["disabled"]}
+    return _switch_user(name, actor, enable=False)
 
 
 @user_group.command(name="enable")
@@ -521,11 +516,15 @@ def user_disable(name, actor):
 @_run(lambda p: f"Enabled user {p['name']}")
 def user_enable(name, actor):
     """Re-enable a disabled account."""
+    return _switch_user(name, actor, enable=True)
+
+
+def _switch_user(name: str, actor: str | None, *, enable: bool) -> dict:
     from . import users
 
     home = _home()
     with _db(home) as db:
-        info = users.enable_user(db, name, actor=actor or _default_actor())
+        info = (users.enable_user if enable else users.disable_user)(db, name, actor=actor or _default_actor())
     return {"name": info["name"], "disabled": info["disabled"]}
 
 
@@ -655,9 +654,7 @@ def _erase_human(p: dict) -> str:
     if p["refused"] and not p["dry_run"]:
         lines.append("  the person's record stays while held data remains; rerun this after 'clipkit hold release'")
     exports = p["exports_to_recall"]
-    if exports is None:
-        lines.append("  exports: not checked (no export register installed)")
-    elif not exports:
+    if not exports:
         lines.append("  no earlier export contained their clips")
     else:
         lines.append(f"  {len(exports)} earlier export(s) contained their clips; ask the recipients to delete them:")
@@ -716,11 +713,7 @@ def hold_group():
 @_run(lambda p: f"Recording {p['recording']} is on hold")
 def hold_set(recording_id, reason, actor):
     """Put a recording on legal hold."""
-    from . import retention
-
-    home = _home()
-    with _db(home) as db:
-        return retention.set_hold(db, recording_id, reason=reason, actor=actor or _default_actor())
+    return _change_hold(recording_id, reason, actor, hold=True)
 
 
 @hold_group.command(name="release")
@@ -732,11 +725,16 @@ def hold_set(recording_id, reason, actor):
     f"\nErasure request {r} waits for it: run 'clipkit request erase --request {r}'" for r in p["erasure_requests_waiting"]))
 def hold_release(recording_id, reason, actor):
     """Release a legal hold (purge and erasure may then delete the recording)."""
+    return _change_hold(recording_id, reason, actor, hold=False)
+
+
+def _change_hold(recording_id: int, reason: str, actor: str | None, *, hold: bool) -> dict:
     from . import retention
 
     home = _home()
     with _db(home) as db:
-        return retention.release_hold(db, recording_id, reason=reason, actor=actor or _default_actor())
+        change = retention.set_hold if hold else retention.release_hold
+        return change(db, recording_id, reason=reason, actor=actor or _default_actor())
 
 
 @cli.command()
@@ -936,9 +934,10 @@ def _log_filters(f: Callable) -> Callable:
 
 
 def _log_rows(since, actor, kind, refused, limit=None):
-    from . import auditlog, consent
+    from . import auditlog
+    from .db import utc_iso
 
-    since = consent.utc_iso(since, name="--since")
+    since = utc_iso(since, name="--since")
     home = _home()
     with _db(home) as db:
         return auditlog.entries(db, since=since, actor=actor, kind=kind, refused=refused, limit=limit)

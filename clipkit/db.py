@@ -13,11 +13,12 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from sqlite_utils import Database
 
-from .errors import DatabaseBusy
+from .errors import BadInput, DatabaseBusy
 
 if TYPE_CHECKING:
     from .home import Home
@@ -66,14 +67,9 @@ def connect(home: "Home | None" = None, *, path: str | None = None, migrate: boo
 
 def apply_migrations(database: Database) -> None:
     for name in MIGRATION_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name == name:
-                continue  # a module not written yet owns no tables
-            raise
-        migrations = getattr(module, "migrations", None)
-        if migrations is not None and migrations.pending(database):
+        # by name, at call time: each of these modules imports this one
+        migrations = importlib.import_module(name).migrations
+        if migrations.pending(database):
             # under the write lock, so two processes starting at once do not
             # both create the same table; pending() is asked again inside it
             with transaction(database):
@@ -157,6 +153,20 @@ def checkpoint_and_vacuum(database: Database, *, attempts: int = 20) -> None:
 
 def now_iso() -> str:
     """The current UTC time as ISO 8601 with microseconds and offset."""
-    from datetime import datetime, timezone
-
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def utc_iso(text: str | None, *, name: str) -> str | None:
+    """Parse an ISO 8601 time (naive = UTC) and return it in UTC, the form stored (see :func:`now_iso`).
+
+    One form for every stored time makes text comparison equal time comparison.
+    """
+    if text is None:
+        return None
+    try:
+        t = datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise BadInput(f"{name} {text!r} is not an ISO 8601 date/time (e.g. 2026-05-01T14:30:00+02:00)") from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=timezone.utc)
+    return t.astimezone(timezone.utc).isoformat(timespec="microseconds")

@@ -16,8 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from . import consent, export, library, rendering, users
 from . import db as dbmod
-from . import library
 from .errors import ClipkitError
 from .home import init_home
 
@@ -25,18 +25,7 @@ SAMPLES = Path(__file__).resolve().parent.parent / "sample_audio"
 ACTOR = "demo-manager"
 
 
-def _optional(name: str):
-    import importlib
-
-    try:
-        return importlib.import_module(f"clipkit.{name}")
-    except ModuleNotFoundError as e:
-        if e.name == f"clipkit.{name}":
-            return None
-        raise
-
-
-def build(home_dir: str | Path, *, samples: Path = SAMPLES, render: bool = True, out=sys.stdout) -> dict:
+def build(home_dir: str | Path, *, samples: Path = SAMPLES, out=sys.stdout) -> dict:
     """Create and fill a demo home; returns what was made. Does nothing if the home exists."""
     final = Path(home_dir)
     if (final / "clipkit.db").exists():
@@ -51,7 +40,6 @@ def build(home_dir: str | Path, *, samples: Path = SAMPLES, render: bool = True,
         shutil.rmtree(staging)
     home, _ = init_home(staging)
     calls = json.loads((samples / "calls.json").read_text())
-    consent, rendering, export, users = (_optional(n) for n in ("consent", "rendering", "export", "users"))
     summary: dict = {"created": True, "recordings": [], "clips": [], "users": {}}
     with dbmod.connect(home) as db:
         for call in calls:
@@ -74,47 +62,44 @@ def build(home_dir: str | Path, *, samples: Path = SAMPLES, render: bool = True,
                     for r in call.get("redactions", [])
                     if r["start_s"] >= sc["start_s"] and r["end_s"] <= sc["end_s"]
                 ]
-                if spans and rendering:
+                if spans:
                     rendering.set_redactions(db, home, cid, spans, actor=ACTOR)
-            if consent and call["basis"] == "consent":
+            if call["basis"] == "consent":
                 for role in ("caller", "agent"):
                     consent.record(db, party_ref=rec[f"{role}_ref"], purpose="training", event="consent_given",
                                    actor=ACTOR, channel="in_call", note="Agreed at the start of the call.")
             objection = call.get("objection")
-            if consent and objection:
+            if objection:
                 consent.record(
                     db, party_ref=rec[f"{objection['party']}_ref"], purpose=objection["purpose"],
                     event="objection_made", actor=ACTOR, channel="in_call",
                     note="Said during the call that it must not be used for training.",
                     evidence={"recording_id": res.id, "seconds": objection["at_s"]},
                 )
-        if rendering:
-            rendering.render_clips(db, home, summary["clips"], actor=ACTOR)
-            refused_clip = None
-            for cid in summary["clips"]:
+        rendering.render_clips(db, home, summary["clips"], actor=ACTOR)
+        refused_clip = None
+        for cid in summary["clips"]:
+            try:
+                rendering.approve(db, home, cid, actor=ACTOR)
+            except ClipkitError:
+                refused_clip = cid
+        if refused_clip is not None:
+            with tempfile.TemporaryDirectory() as tmp:
                 try:
-                    rendering.approve(db, home, cid, actor=ACTOR)
+                    export.export_clips(db, home, [refused_clip], to=Path(tmp), actor=ACTOR,
+                                        recipient="Training team (demo)")
                 except ClipkitError:
-                    refused_clip = cid
-            if export and refused_clip is not None:
-                with tempfile.TemporaryDirectory() as tmp:
-                    try:
-                        export.export_clips(db, home, [refused_clip], to=Path(tmp), actor=ACTOR,
-                                            recipient="Training team (demo)")
-                    except ClipkitError:
-                        pass  # the refusal is the point: it is in the log now
-        if users:
-            for name, role in (("manager", "manager"), ("trainer", "trainer"), ("compliance", "compliance")):
-                summary["users"][name] = users.add_user(db, name, role=role)
+                    pass  # the refusal is the point: it is in the log now
+        for name, role in (("manager", "manager"), ("trainer", "trainer"), ("compliance", "compliance")):
+            summary["users"][name] = users.add_user(db, name, role=role)
     if final.exists():
         final.rmdir()  # only an empty folder; anything else makes rename fail loudly
     staging.rename(final)
     print(f"Demo library created at {final}: {len(summary['recordings'])} calls, {len(summary['clips'])} clips.",
           file=out)
-    if summary["users"]:
-        print("Demo accounts (shown once; change them with 'clipkit user passwd NAME'):", file=out)
-        for name, password in summary["users"].items():
-            print(f"  {name:<11} {password}", file=out)
+    print("Demo accounts (shown once; change them with 'clipkit user passwd NAME'):", file=out)
+    for name, password in summary["users"].items():
+        print(f"  {name:<11} {password}", file=out)
     return summary
 
 

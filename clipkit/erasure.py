@@ -35,7 +35,7 @@ import json
 
 from sqlite_utils import Database
 
-from . import auditlog, parties, requests, retention
+from . import auditlog, consent, export, parties, requests, retention
 from .db import now_iso, transaction
 from .errors import BadInput, NotFound
 from .home import Home
@@ -65,7 +65,7 @@ def plan(db: Database, home: Home, party: dict) -> dict:
     dict
         ``{"recordings": [{"id", "recorded_at", "role", "clips", "held", "hold_reason"}],
         "erase": [ids], "refused": [{"recording", "reason"}], "clips", "renderings", "files",
-        "exports": [...] or None when the export register is not installed}``.
+        "exports": [...]}``.
     """
     ref = party["ref"]
     rows = list(db.query(
@@ -90,16 +90,12 @@ def plan(db: Database, home: Home, party: dict) -> dict:
 
 
 def _recall(db: Database, party_ref: str, clip_ids: list[int], *, actor: str,
-            request_id: int | None) -> list[dict] | None:
+            request_id: int | None) -> list[dict]:
     """Withdraw the person's clips (logged by the export register) and list every export that held any.
 
     Every export, not only those of clips newly withdrawn: a clip withdrawn
-    earlier (an objection) may still sit at a recipient. None when no export
-    register is installed.
+    earlier (an objection) may still sit at a recipient.
     """
-    export = requests._optional("export")
-    if export is None:
-        return None
     reason = f"erasure request {request_id}" if request_id else "erasure at the person's request"
     export.recall_party(db, party_ref, actor=actor, reason=reason)
     return requests._jsonable(export.exports_containing(db, clip_ids))
@@ -136,7 +132,7 @@ def erase(
     -------
     dict
         ``{"dry_run", "request", "recordings": [...], "erased": {"recordings", "clips", "renderings",
-        "files"}, "refused": [...], "exports_to_recall": [...] | None, "party_removed", "request_closed"}``.
+        "files"}, "refused": [...], "exports_to_recall": [...], "party_removed", "request_closed"}``.
         ``refused`` non-empty means held recordings were kept (the CLI exits 3).
 
     Raises
@@ -171,11 +167,10 @@ def erase(
                                   ignore=True)
     recalled = _recall(db, ref, work["all_clips"], actor=actor, request_id=rid)
     stored = json.loads(db.execute("SELECT exports FROM erasure_jobs WHERE party_ref = ?", [ref]).fetchone()[0])
-    if recalled is not None:
-        stored = _merge_exports(stored, recalled)
-        with transaction(db):
-            db.execute("UPDATE erasure_jobs SET exports = ? WHERE party_ref = ?", [json.dumps(stored), ref])
-    out["exports_to_recall"] = stored if recalled is not None else None
+    stored = _merge_exports(stored, recalled)
+    with transaction(db):
+        db.execute("UPDATE erasure_jobs SET exports = ? WHERE party_ref = ?", [json.dumps(stored), ref])
+    out["exports_to_recall"] = stored
 
     def count(event: dict) -> None:
         db.execute("UPDATE erasure_jobs SET recordings = recordings + ?, clips = clips + ?, "
@@ -205,9 +200,7 @@ def erase(
             # foreign key to parties is checked at COMMIT, when both are gone
             db.execute("PRAGMA defer_foreign_keys = ON")
             db.execute("DELETE FROM parties WHERE ref = ?", [ref])
-            consent = requests._optional("consent")
-            if consent is not None:
-                consent.forget(db, ref)
+            consent.forget(db, ref)
             db.execute(
                 """UPDATE requests SET note = NULL, extension_reason = NULL,
                        outcome = CASE WHEN outcome IS NULL THEN NULL ELSE ? END

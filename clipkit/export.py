@@ -42,7 +42,7 @@ from pathlib import Path
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from . import auditlog, consent, library, policy
+from . import auditlog, consent, library, policy, rendering
 from .db import now_iso, transaction
 from .errors import BadAudio, BadInput, ClipkitError, NotFound
 from .home import Home
@@ -108,17 +108,14 @@ def m001_exports(db: Database) -> None:
 
 
 def _gather(db: Database, clip_id: int, *, now: str) -> tuple[policy.ClipFacts, dict | None, dict]:
-    from . import rendering
-
     clip = library.get_clip(db, clip_id)
     recording = library.get_recording(db, clip["recording_id"])
     heard = []
     erased = False
-    jobs = db["erasure_jobs"].exists()
     for party in library.clip_parties_heard(db, clip):
         if not db.execute("SELECT 1 FROM parties WHERE ref = ?", [party["ref"]]).fetchone():
             erased = True  # the person was erased; nothing of theirs may leave
-        elif jobs and db.execute("SELECT 1 FROM erasure_jobs WHERE party_ref = ?", [party["ref"]]).fetchone():
+        elif db.execute("SELECT 1 FROM erasure_jobs WHERE party_ref = ?", [party["ref"]]).fetchone():
             # their erasure is under way, e.g. waiting for a legal hold to end: the hold keeps
             # the recording for the dispute, never for training
             erased = True
@@ -127,9 +124,7 @@ def _gather(db: Database, clip_id: int, *, now: str) -> tuple[policy.ClipFacts, 
                                         consent=training["consent"], objection=training["objection"]))
     if recording.get("erased_at"):
         erased = True
-    if db["pending_deletions"].exists() and db.execute(
-        "SELECT 1 FROM pending_deletions WHERE path = ?", [recording["path"]]
-    ).fetchone():
+    if db.execute("SELECT 1 FROM pending_deletions WHERE path = ?", [recording["path"]]).fetchone():
         erased = True  # its audio is queued for deletion (purge or erasure under way)
     current = rendering.current_rendering(db, clip)
     facts = policy.ClipFacts(
@@ -414,8 +409,6 @@ def export_clips(
 def _write_folder(home: Home, dest: Path, final: Path, export_id: str, items: list[dict], *, now: str,
                   actor: str, recipient: str | None, allow_weak: bool) -> str:
     """Write the files into a hidden temp folder next to ``final`` and rename it; returns the manifest's sha256."""
-    from . import rendering
-
     dest.mkdir(parents=True, exist_ok=True)
     tmp = final.parent / f".{export_id}.partial"
     tmp.mkdir()  # fails if it exists: never write into someone else's folder

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -396,13 +395,22 @@ def _validate_range(recording: dict, *, start_s: float, end_s: float, home: Home
     return round(start_s, 3), round(min(end_s, duration), 3)
 
 
-def _clean_title(title: str | None) -> str:
-    text = " ".join((title or "").split())
-    if not text:
-        raise BadInput("--title must not be empty")
-    if len(text) > 200:
-        raise BadInput(f"--title is {len(text)} characters; at most 200 are allowed")
+def clean_text(value: str | None, *, name: str, limit: int, required: bool = False, hint: str = "") -> str | None:
+    """Free text with its runs of whitespace made one space; None when empty.
+
+    Raises :class:`BadInput` naming ``name`` when the text is longer than
+    ``limit``, or empty and ``required`` (``hint`` is added to that message).
+    """
+    text = " ".join((value or "").split()) or None
+    if text is None and required:
+        raise BadInput(f"{name} must not be empty{hint}")
+    if text is not None and len(text) > limit:
+        raise BadInput(f"{name} is {len(text)} characters; at most {limit} are allowed")
     return text
+
+
+def _clean_title(title: str | None) -> str:
+    return clean_text(title, name="--title", limit=200, required=True)
 
 
 def create_clip(
@@ -498,9 +506,7 @@ def update_clip(
 def delete_clip(db: Database, home: Home, clip_id: int, *, actor: str = "cli") -> None:
     """Delete a clip, its tags and its rendered audio (bytes included)."""
     recording_id = get_clip(db, clip_id)["recording_id"]
-    files = []
-    if db["renderings"].exists():
-        files = [home.root / r[0] for r in db.execute("SELECT path FROM renderings WHERE clip_id = ?", [clip_id])]
+    files = [home.root / r[0] for r in db.execute("SELECT path FROM renderings WHERE clip_id = ?", [clip_id])]
     with transaction(db):
         db.execute("DELETE FROM clips WHERE id = ?", [clip_id])
         auditlog.append(db, kind="clip.delete", actor=actor, data={"clip": clip_id})

@@ -41,7 +41,7 @@ both channels, and on a stereo line each voice leaks into the other channel.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 # Bump when a rule changes; every logged decision carries it, so an auditor

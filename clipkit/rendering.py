@@ -318,7 +318,7 @@ def approve(db: Database, home: Home, clip_id: int, *, actor: str) -> dict:
     clip = library.get_clip(db, clip_id)
     if current_rendering(db, clip) is None:
         raise PolicyRefusal(f"clip {clip_id} has no current anonymized rendering; run 'clipkit anonymize {clip_id}' first")
-    from . import export
+    from . import export  # here, not at the top: export imports this module
 
     blockers = export.approval_blockers(db, clip_id)
     if blockers:

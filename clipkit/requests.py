@@ -34,7 +34,7 @@ import soundfile as sf
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from . import auditlog, library, parties, retention
+from . import auditlog, consent, export, library, parties, retention
 from .audio import ChannelMap
 from .db import now_iso, transaction
 from .errors import BadInput, NotFound, PolicyRefusal
@@ -168,12 +168,7 @@ def party_argument(*, caller: str | None, agent: str | None, required: bool = Tr
 
 
 def _text(value: str | None, *, name: str, required: bool = False, limit: int = 2000) -> str | None:
-    text = " ".join((value or "").split()) or None
-    if text is None and required:
-        raise BadInput(f"{name} must not be empty")
-    if text is not None and len(text) > limit:
-        raise BadInput(f"{name} is {len(text)} characters; at most {limit} are allowed")
-    return text
+    return library.clean_text(value, name=name, limit=limit, required=required)
 
 
 # ---------------------------------------------------------------- register
@@ -403,30 +398,14 @@ def resolve_party(db: Database, home: Home, identifier: str) -> dict:
 # ---------------------------------------------------------------- access bundle
 
 
-def _optional(name: str):
-    """A sibling module that may not be installed yet (consent, export), or None."""
-    import importlib
-
-    try:
-        return importlib.import_module(f"clipkit.{name}")
-    except ModuleNotFoundError as e:
-        if e.name == f"clipkit.{name}":
-            return None
-        raise
-
-
 def _jsonable(value):
     return json.loads(json.dumps(value, default=str))
 
 
-def exports_by_clip(db: Database, clip_ids: list[int]) -> tuple[dict[int, list[dict]], list[dict] | None]:
-    """For each clip, the exports it went out in (time, recipient); and all those exports.
-
-    Returns ``({}, None)`` when the export module is not installed.
-    """
-    export = _optional("export")
-    if export is None or not clip_ids:
-        return {}, (None if export is None else [])
+def exports_by_clip(db: Database, clip_ids: list[int]) -> tuple[dict[int, list[dict]], list[dict]]:
+    """For each clip, the exports it went out in (time, recipient); and all those exports."""
+    if not clip_ids:
+        return {}, []
     found = _jsonable(export.exports_containing(db, clip_ids))
     per_clip: dict[int, list[dict]] = {}
     for e in found:
@@ -436,10 +415,7 @@ def exports_by_clip(db: Database, clip_ids: list[int]) -> tuple[dict[int, list[d
     return per_clip, found
 
 
-def _consent_record(db: Database, party_ref: str) -> dict | None:
-    consent = _optional("consent")
-    if consent is None:
-        return None
+def _consent_record(db: Database, party_ref: str) -> dict:
     return {"history": _jsonable(consent.history(db, party_ref)), "current": _jsonable(consent.current(db, party_ref))}
 
 
@@ -479,7 +455,7 @@ def gather(db: Database, home: Home, party: dict) -> dict:
             clips.append({"id": c["id"], "recording_id": rec["id"], "title": c["title"], "tags": c["tags"],
                           "note": c["note"], "start_s": c["start_s"], "end_s": c["end_s"], "status": c["status"],
                           "created_at": c["created_at"]})
-    per_clip, exports = exports_by_clip(db, [c["id"] for c in clips])
+    per_clip, _ = exports_by_clip(db, [c["id"] for c in clips])
     for c in clips:
         c["exported"] = per_clip.get(c["id"], [])
     own_requests = [
@@ -488,8 +464,9 @@ def gather(db: Database, home: Home, party: dict) -> dict:
          "channel": r["channel"], "note": r["note"]}
         for r in db.query("SELECT * FROM requests WHERE party_ref = ? ORDER BY received_at, id", [ref])
     ]
+    # exports_checked: always true; kept so summary.json has the fields earlier bundles had
     return {"recordings": recordings, "clips": clips, "consent": _consent_record(db, ref),
-            "exports_checked": exports is not None, "requests": own_requests}
+            "exports_checked": True, "requests": own_requests}
 
 
 def access_bundle(
@@ -684,18 +661,13 @@ def render_html(summary: dict) -> str:
                     + (f". {t('Gedeeld met', 'Shared with')}: {exported}" if exported else f". {t('Niet gedeeld', 'Not shared')}")
                     + ".</li>")
             parts.append("</ul>")
-        if not summary["exports_checked"]:
-            parts.append("<p>" + t("Of fragmenten zijn gedeeld kon niet worden nagegaan.",
-                                   "Whether clips were shared could not be checked.") + "</p>")
-        consent = summary["consent"]
+        consent_rec = summary["consent"]
         parts.append(f"<h3>{t('Toestemming en bezwaar', 'Consent and objection')}</h3>")
-        if consent is None:
-            parts.append("<p>" + t("Niet beschikbaar.", "Not available.") + "</p>")
-        elif not consent["history"]:
+        if not consent_rec["history"]:
             parts.append("<p>" + t("Er is niets vastgelegd.", "Nothing is recorded.") + "</p>")
         else:
             now_lines = []
-            for purpose, st in (consent.get("current") or {}).items():
+            for purpose, st in (consent_rec.get("current") or {}).items():
                 states = [x[lang] for x in (_CONSENT_NOW.get(st.get("consent")), _OBJECTION_NOW.get(st.get("objection")))
                           if x]
                 if states:
@@ -703,7 +675,7 @@ def render_html(summary: dict) -> str:
             if now_lines:
                 parts.append(f"<p>{t('Zo staat het nu:', 'Where things stand now:')}</p><ul>" + "".join(now_lines) + "</ul>")
             parts.append(f"<p>{t('Wat u ons liet weten:', 'What you told us:')}</p><ul>")
-            for h in consent["history"]:
+            for h in consent_rec["history"]:
                 what = _EVENT.get(h["event"], (h["event"], h["event"]))[lang]
                 purpose = _PURPOSE.get(h["purpose"], (h["purpose"], h["purpose"]))[lang]
                 objection = h["event"].startswith("objection")

@@ -105,13 +105,21 @@ def _parse_now(now: str | datetime | None) -> datetime:
 # ---------------------------------------------------------------- holds
 
 
-def _clean_reason(reason: str | None) -> str:
-    text = " ".join((reason or "").split())
-    if not text:
-        raise BadInput("--reason must not be empty: say why (e.g. 'complaint 2026-114, keep until settled')")
-    if len(text) > 500:
-        raise BadInput(f"--reason is {len(text)} characters; at most 500 are allowed")
-    return text
+def _change_hold(db: Database, recording_id: int, *, hold: bool, reason: str, actor: str) -> tuple[dict, str]:
+    """Set (``hold``) or release a recording's legal hold, logged; returns the recording as it was and the reason."""
+    reason = library.clean_text(reason, name="--reason", limit=500, required=True,
+                                hint=": say why (e.g. 'complaint 2026-114, keep until settled')")
+    recording = library.get_recording(db, recording_id)
+    if hold and recording["hold_reason"]:
+        raise BadInput(
+            f"recording {recording_id} is already on hold ({recording['hold_reason']!r}); release it first to change the reason"
+        )
+    if not hold and not recording["hold_reason"]:
+        raise BadInput(f"recording {recording_id} is not on hold")
+    with transaction(db):
+        db.execute("UPDATE recordings SET hold_reason = ? WHERE id = ?", [reason if hold else None, recording_id])
+        auditlog.append(db, kind="hold.set" if hold else "hold.release", actor=actor, data={"recording": recording_id})
+    return recording, reason
 
 
 def set_hold(db: Database, recording_id: int, *, reason: str, actor: str) -> dict:
@@ -127,15 +135,7 @@ def set_hold(db: Database, recording_id: int, *, reason: str, actor: str) -> dic
     BadInput
         For an empty reason, or a recording already on hold.
     """
-    reason = _clean_reason(reason)
-    recording = library.get_recording(db, recording_id)
-    if recording["hold_reason"]:
-        raise BadInput(
-            f"recording {recording_id} is already on hold ({recording['hold_reason']!r}); release it first to change the reason"
-        )
-    with transaction(db):
-        db.execute("UPDATE recordings SET hold_reason = ? WHERE id = ?", [reason, recording_id])
-        auditlog.append(db, kind="hold.set", actor=actor, data={"recording": recording_id})
+    _, reason = _change_hold(db, recording_id, hold=True, reason=reason, actor=actor)
     return {"recording": recording_id, "hold": True, "reason": reason}
 
 
@@ -149,22 +149,14 @@ def release_hold(db: Database, recording_id: int, *, reason: str, actor: str) ->
     BadInput
         For an empty reason, or a recording not on hold.
     """
-    reason = _clean_reason(reason)
-    recording = library.get_recording(db, recording_id)
-    if not recording["hold_reason"]:
-        raise BadInput(f"recording {recording_id} is not on hold")
-    with transaction(db):
-        db.execute("UPDATE recordings SET hold_reason = NULL WHERE id = ?", [recording_id])
-        auditlog.append(db, kind="hold.release", actor=actor, data={"recording": recording_id})
-    waiting = []
-    if db["requests"].exists():
-        waiting = [
-            r[0] for r in db.execute(
-                """SELECT id FROM requests WHERE kind = 'erasure' AND closed_at IS NULL
-                   AND party_ref IN (?, ?) ORDER BY id""",
-                [recording["caller_ref"], recording["agent_ref"]],
-            )
-        ]
+    recording, _ = _change_hold(db, recording_id, hold=False, reason=reason, actor=actor)
+    waiting = [
+        r[0] for r in db.execute(
+            """SELECT id FROM requests WHERE kind = 'erasure' AND closed_at IS NULL
+               AND party_ref IN (?, ?) ORDER BY id""",
+            [recording["caller_ref"], recording["agent_ref"]],
+        )
+    ]
     return {"recording": recording_id, "hold": False, "erasure_requests_waiting": waiting}
 
 
@@ -187,10 +179,9 @@ def derived(db: Database, recording_ids: Sequence[int]) -> dict:
         recs += list(db.query(f"SELECT id, path, sha256 FROM recordings WHERE id IN ({_marks(len(chunk))})", chunk))
         clip_ids += [r[0] for r in db.execute(
             f"SELECT id FROM clips WHERE recording_id IN ({_marks(len(chunk))}) ORDER BY id", chunk)]
-    if db["renderings"].exists():
-        for chunk in _chunks(clip_ids):
-            renderings += list(db.query(
-                f"SELECT id, clip_id, path, sha256 FROM renderings WHERE clip_id IN ({_marks(len(chunk))})", chunk))
+    for chunk in _chunks(clip_ids):
+        renderings += list(db.query(
+            f"SELECT id, clip_id, path, sha256 FROM renderings WHERE clip_id IN ({_marks(len(chunk))})", chunk))
     files = [(r["path"], r["sha256"]) for r in recs] + [(r["path"], r["sha256"]) for r in renderings]
     return {"recordings": [r["id"] for r in recs], "clips": clip_ids, "renderings": renderings, "files": files}
 
@@ -280,10 +271,9 @@ def finish_pending(db: Database, home: Home) -> int:
     if not queued:
         return 0
     shas = {q["sha256"] for q in queued if q["sha256"]}
-    has_renderings = db["renderings"].exists()
     for q in queued:
-        in_use = db.execute("SELECT 1 FROM recordings WHERE path = ?", [q["path"]]).fetchone() or (
-            has_renderings and db.execute("SELECT 1 FROM renderings WHERE path = ?", [q["path"]]).fetchone())
+        in_use = (db.execute("SELECT 1 FROM recordings WHERE path = ?", [q["path"]]).fetchone()
+                  or db.execute("SELECT 1 FROM renderings WHERE path = ?", [q["path"]]).fetchone())
         if not in_use:
             path = home.root / q["path"]
             _unlink_file(path)

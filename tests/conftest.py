@@ -7,12 +7,19 @@ speech-like syllable envelope.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import secrets
+
 import numpy as np
 import pytest
 import soundfile as sf
+from click.testing import CliRunner
 
 from clipkit import db as dbmod
-from clipkit import library
+from clipkit import library, rendering, retention
+from clipkit.cli import cli
+from clipkit.db import now_iso, transaction
 from clipkit.home import init_home
 
 
@@ -73,6 +80,71 @@ def db(home):
     database = dbmod.connect(home)
     yield database
     database.close()
+
+
+@pytest.fixture
+def cli_run(home, monkeypatch):
+    """Run ``clipkit --home HOME [--json] ARGS...``; returns ``(result, the JSON printed or None)``."""
+    monkeypatch.delenv("CLIPKIT_HOME", raising=False)
+
+    def invoke(*args, as_json=True):
+        extra = ["--json"] if as_json else []
+        r = CliRunner().invoke(cli, ["--home", str(home.root), *extra, *map(str, args)], catch_exceptions=False)
+        return r, (json.loads(r.stdout) if as_json and r.stdout.strip() else None)
+
+    return invoke
+
+
+@pytest.fixture
+def crash_after_first_unlink(monkeypatch):
+    """``arm(error=RuntimeError)``: retention then deletes one file and raises ``error`` at the next.
+
+    A power cut between files. ``arm`` returns the list of files deleted before it.
+    """
+    def arm(error: type[Exception] = RuntimeError) -> list:
+        real, done = retention._unlink_file, []
+
+        def flaky(path):
+            if done:
+                raise error("power cut")
+            done.append(path)
+            real(path)
+
+        monkeypatch.setattr(retention, "_unlink_file", flaky)
+        return done
+
+    return arm
+
+
+def _fake_render(db, home, clip_id: int, *, method: str = "strong", actor: str = "manager") -> dict:
+    """Write a stand-in anonymized WAV for a clip and register it as its current rendering."""
+    clip = library.get_clip(db, clip_id)
+    rec = library.get_recording(db, clip["recording_id"])
+    n = int(round((clip["end_s"] - clip["start_s"]) * rec["sr"]))
+    t = np.arange(n) / rec["sr"]
+    y = (0.3 * np.sin(2 * np.pi * 330 * t + clip_id)).astype("float32")
+    y = np.stack([y, y[::-1]], axis=1)
+    out_dir = home.audio_dir / rendering.RENDER_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{secrets.token_hex(16)}.wav"
+    sf.write(str(path), y, rec["sr"], subtype="PCM_16", format="WAV")
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    version = f"{method}-test"
+    with transaction(db):
+        db["renderings"].insert({
+            "clip_id": clip_id, "input_hash": rendering.input_hash(rec, clip, version), "method": method,
+            "method_version": version, "path": home.relative(path), "sha256": sha,
+            "figures": json.dumps({"f0_median_before": [210.0, 110.0], "f0_median_after": [160.0, 140.0]}),
+            "created_at": now_iso(), "created_by": actor,
+        })
+        db.execute("UPDATE clips SET status = 'anonymized' WHERE id = ? AND status != 'withdrawn'", [clip_id])
+    return rendering.current_rendering(db, library.get_clip(db, clip_id))
+
+
+@pytest.fixture
+def fake_render():
+    """``fake_render(db, home, clip_id, method=, actor=)``: a stand-in rendering (no DSP), as the clip's current one."""
+    return _fake_render
 
 
 @pytest.fixture

@@ -9,8 +9,6 @@ stand-in writer so no test waits for the DSP stack; the browser test
 from __future__ import annotations
 
 import hashlib
-import json
-import secrets
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +18,6 @@ from streamlit.testing.v1 import AppTest
 
 from app_pages import _ui
 from clipkit import auditlog, library, users
-from clipkit.db import now_iso, transaction
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
@@ -28,33 +25,8 @@ PASSWORD = "correct horse battery"
 TIMEOUT = 30
 
 
-def fake_render(db, home, clip_id: int, *, method: str = "strong") -> dict:
-    """A stand-in anonymized WAV registered as the clip's current rendering."""
-    from clipkit import rendering
-
-    clip = library.get_clip(db, clip_id)
-    rec = library.get_recording(db, clip["recording_id"])
-    n = int(round((clip["end_s"] - clip["start_s"]) * rec["sr"]))
-    y = (0.3 * np.sin(2 * np.pi * 330 * np.arange(n) / rec["sr"] + clip_id)).astype("float32")
-    out_dir = home.audio_dir / rendering.RENDER_DIR
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{secrets.token_hex(16)}.wav"
-    sf.write(str(path), np.stack([y, y[::-1]], axis=1), rec["sr"], subtype="PCM_16", format="WAV")
-    version = f"{method}-test"
-    with transaction(db):
-        db["renderings"].insert({
-            "clip_id": clip_id, "input_hash": rendering.input_hash(rec, clip, version), "method": method,
-            "method_version": version, "path": home.relative(path),
-            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-            "figures": json.dumps({"f0_median_before": [210.0, 110.0], "f0_median_after": [160.0, 140.0]}),
-            "created_at": now_iso(), "created_by": "manager",
-        })
-        db.execute("UPDATE clips SET status = 'anonymized' WHERE id = ? AND status != 'withdrawn'", [clip_id])
-    return rendering.current_rendering(db, library.get_clip(db, clip_id))
-
-
 @pytest.fixture
-def app_home(home, db, recording, clip, monkeypatch):
+def app_home(home, db, recording, clip, monkeypatch, fake_render):
     """A home with users of every role, a draft clip and an approved clip; CLIPKIT_HOME points at it."""
     monkeypatch.setattr(users, "SCRYPT_N", 2**10)  # cheap hashes for tests; the cost is stored in each hash
     for role in users.ROLES:
@@ -263,7 +235,6 @@ def test_clip_list_filters_and_badges(app_home):
 
 
 def test_record_an_in_call_objection(app_home):
-    pytest.importorskip("clipkit.consent")
     db, rid = app_home["db"], app_home["recording"]["id"]
     at = ok(app("manager"))
     at.selectbox(key="obj_party").set_value("caller")
@@ -313,7 +284,7 @@ def test_trainer_plays_the_rendering_and_the_play_is_logged(app_home):
     assert [(p["kind"], p["actor"], p["data"]["clip"]) for p in plays] == [("play", "trainer", cid)]
 
 
-def test_trainer_search_and_pagination(app_home):
+def test_trainer_search_and_pagination(app_home, fake_render):
     db, home, rid = app_home["db"], app_home["home"], app_home["recording"]["id"]
     from clipkit import rendering
 
@@ -337,8 +308,7 @@ def test_trainer_search_and_pagination(app_home):
     assert len([b for b in at.button if b.key.startswith("lib_play_")]) == 2
 
 
-def test_refused_export_shows_its_reasons(app_home):
-    pytest.importorskip("clipkit.export")
+def test_refused_export_shows_its_reasons(app_home, fake_render):
     db, home, rid = app_home["db"], app_home["home"], app_home["recording"]["id"]
     from clipkit import rendering
 
@@ -385,7 +355,6 @@ def test_compliance_verifies_the_chain_and_filters_the_log(app_home):
 
 
 def test_compliance_looks_up_a_party_and_records_consent(app_home):
-    pytest.importorskip("clipkit.consent")
     at = ok(app("compliance"))
     ok(at.switch_page("app_pages/compliance_parties.py").run())
     at.text_input(key="party_identifier").input("+31 6 1234 5678")
@@ -411,18 +380,15 @@ def test_compliance_dashboard_and_retention(app_home):
     ok(at.switch_page("app_pages/compliance_retention.py").run())
     table = at.dataframe[0].value
     assert list(table["call"]) == [app_home["recording"]["id"]]
-    if _ui.module("retention") is not None:
-        at.number_input(key="hold_rec").set_value(app_home["recording"]["id"])
-        at.text_input(key="hold_reason").input("Complaint 2026-114")
-        ok(at.run())
-        ok(at.button(key="hold_set").click().run())
-        assert not errors(at), errors(at)
-        assert library.get_recording(app_home["db"], app_home["recording"]["id"])["hold_reason"] == "Complaint 2026-114"
+    at.number_input(key="hold_rec").set_value(app_home["recording"]["id"])
+    at.text_input(key="hold_reason").input("Complaint 2026-114")
+    ok(at.run())
+    ok(at.button(key="hold_set").click().run())
+    assert not errors(at), errors(at)
+    assert library.get_recording(app_home["db"], app_home["recording"]["id"])["hold_reason"] == "Complaint 2026-114"
 
 
 def test_compliance_requests_register_and_erasure_confirmation(app_home):
-    if _ui.module("requests") is None:
-        pytest.skip("clipkit.requests not installed")
     db = app_home["db"]
     at = ok(app("compliance"))
     ok(at.switch_page("app_pages/compliance_requests.py").run())
@@ -431,8 +397,6 @@ def test_compliance_requests_register_and_erasure_confirmation(app_home):
     ok(at.button(key="req_submit").click().run())
     assert not errors(at), errors(at)
     assert any("Registered request" in s.value for s in at.success)
-    if _ui.module("erasure") is None:
-        return
     at.text_input(key="er_identifier").input("06-12345678")
     ok(at.button(key="er_preview").click().run())
     assert not errors(at), errors(at)

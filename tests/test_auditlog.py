@@ -11,10 +11,8 @@ import subprocess
 import sys
 
 import pytest
-from click.testing import CliRunner
 
 from clipkit import auditlog
-from clipkit.cli import cli
 
 
 @pytest.fixture
@@ -198,18 +196,6 @@ def test_concurrent_cli_exports_are_all_logged(home, db, tmp_path):
 # ---------------------------------------------------------------- CLI
 
 
-@pytest.fixture
-def run(home, monkeypatch):
-    monkeypatch.delenv("CLIPKIT_HOME", raising=False)
-
-    def invoke(*args, as_json=True):
-        extra = ["--json"] if as_json else []
-        r = CliRunner().invoke(cli, ["--home", str(home.root), *extra, *map(str, args)], catch_exceptions=False)
-        return r, (json.loads(r.stdout) if as_json and r.stdout.strip() else None)
-
-    return invoke
-
-
 @pytest.mark.parametrize(
     "args, kinds",
     [
@@ -223,8 +209,8 @@ def run(home, monkeypatch):
         (["--limit", "2"], ["export.attempt", "test.event"]),
     ],
 )
-def test_cli_log_lists_with_filters(run, logged, args, kinds):
-    r, out = run("log", *args)
+def test_cli_log_lists_with_filters(cli_run, logged, args, kinds):
+    r, out = cli_run("log", *args)
     assert r.exit_code == 0, r.output
     assert [e["kind"] for e in out["entries"]] == kinds
     if "--limit" not in args:
@@ -233,65 +219,65 @@ def test_cli_log_lists_with_filters(run, logged, args, kinds):
         assert set(e) >= {"seq", "time", "kind", "actor", "decision"}
 
 
-def test_cli_log_refused_decision_field(run, logged):
-    _, out = run("log", "--refused")
+def test_cli_log_refused_decision_field(cli_run, logged):
+    _, out = cli_run("log", "--refused")
     assert [(e["seq"], e["decision"]) for e in out["entries"]] == [(3, "refused")]
-    r, _ = run("log", "--refused", as_json=False)
+    r, _ = cli_run("log", "--refused", as_json=False)
     assert "refused" in r.stdout and "(1 of 1 entries)" in r.stdout
 
 
-def test_cli_log_verify_and_head(run, logged, home):
-    r, head = run("log", "head")
+def test_cli_log_verify_and_head(cli_run, logged, home):
+    r, head = cli_run("log", "head")
     assert r.exit_code == 0 and head["seq"] == 6 and head["head"] == f"6:{head['hash']}"
-    r, _ = run("log", "head", as_json=False)
+    r, _ = cli_run("log", "head", as_json=False)
     assert r.stdout.strip() == head["head"]
-    r, out = run("log", "verify")
+    r, out = cli_run("log", "verify")
     assert r.exit_code == 0 and out == {"ok": True, "entries": 6}
-    r, out = run("log", "verify", "--head", head["head"])
+    r, out = cli_run("log", "verify", "--head", head["head"])
     assert r.exit_code == 0 and out["ok"]
     conn = attacker(home)
     conn.execute("UPDATE log SET data = '{}' WHERE seq = 5")
     rehash_from(conn, 5)
     conn.close()
-    r, out = run("log", "verify")
+    r, out = cli_run("log", "verify")
     assert r.exit_code == 0  # consistent rewrite: only the head shows it
-    r, out = run("log", "verify", "--head", head["head"])
+    r, out = cli_run("log", "verify", "--head", head["head"])
     assert r.exit_code == 1 and out["ok"] is False and out["entries"] == 6 and out["first_bad_seq"] == 6
-    r, _ = run("log", "verify", "--head", head["head"], as_json=False)
+    r, _ = cli_run("log", "verify", "--head", head["head"], as_json=False)
     assert r.exit_code == 1 and "TAMPERED" in r.stdout
-    r, out = run("log", "verify", "--head", "nonsense")
+    r, out = cli_run("log", "verify", "--head", "nonsense")
     assert r.exit_code == 1 and out["error"]["code"] == "bad_input"
 
 
 @pytest.mark.parametrize("head", ["", "   ", "-1:" + "0" * 64])
-def test_cli_log_verify_refuses_an_empty_or_negative_head(run, logged, head):
+def test_cli_log_verify_refuses_an_empty_or_negative_head(cli_run, logged, head):
     # regression: --head "" silently verified without a head, and -1:… reported first_bad_seq -1
-    r, out = run("log", "verify", "--head", head)
+    r, out = cli_run("log", "verify", "--head", head)
     assert r.exit_code == 1 and out["error"]["code"] == "bad_input" and "--head" in out["error"]["message"]
 
 
-def test_cli_log_verify_reports_an_edit(run, logged, home):
+def test_cli_log_verify_reports_an_edit(cli_run, logged, home):
     conn = attacker(home)
     conn.execute("UPDATE log SET actor = 'x' WHERE seq = 2")
     conn.close()
-    r, out = run("log", "verify")
+    r, out = cli_run("log", "verify")
     assert r.exit_code == 1 and out["first_bad_seq"] == 2 and out["entries"] == 1
 
 
-def test_cli_log_csv(run, logged, tmp_path):
-    r, out = run("log", "csv", "--out", tmp_path / "audit.csv")
+def test_cli_log_csv(cli_run, logged, tmp_path):
+    r, out = cli_run("log", "csv", "--out", tmp_path / "audit.csv")
     assert r.exit_code == 0 and out["entries"] == 6
     rows = list(csv.DictReader(io.StringIO((tmp_path / "audit.csv").read_text())))
     assert [int(x["seq"]) for x in rows] == [1, 2, 3, 4, 5, 6]
     assert rows[2]["decision"] == "refused" and json.loads(rows[2]["data"])["i"] == 2
     assert set(rows[0]) == {"seq", "at", "kind", "actor", "decision", "data", "hash"}
-    r, _ = run("log", "csv", "--refused", as_json=False)
+    r, _ = cli_run("log", "csv", "--refused", as_json=False)
     lines = r.stdout.strip().splitlines()
     assert len(lines) == 2 and lines[0].startswith("seq,at,kind")
 
 
-def test_cli_log_bad_since(run, logged):
-    r, out = run("log", "--since", "last week")
+def test_cli_log_bad_since(cli_run, logged):
+    r, out = cli_run("log", "--since", "last week")
     assert r.exit_code == 1 and out["error"]["code"] == "bad_input"
 
 
@@ -299,15 +285,15 @@ def test_cli_log_bad_since(run, logged):
     (["--limit", "-5"], "bad_input", 1),
     (["--limit", "abc"], "usage", 2),
 ])
-def test_cli_log_bad_limit(run, logged, args, code, exit_code):
+def test_cli_log_bad_limit(cli_run, logged, args, code, exit_code):
     # regression: --limit -5 silently listed everything; with --json a usage error printed no JSON
-    r, out = run("log", *args)
+    r, out = cli_run("log", *args)
     assert r.exit_code == exit_code and out["error"]["code"] == code and "--limit" in out["error"]["message"]
 
 
-def test_cli_log_huge_limit_lists_everything(run, logged):
+def test_cli_log_huge_limit_lists_everything(cli_run, logged):
     # regression: a limit beyond SQLite's 64-bit integers crashed with a traceback
-    r, out = run("log", "--limit", str(10**20))
+    r, out = cli_run("log", "--limit", str(10**20))
     assert r.exit_code == 0 and len(out["entries"]) == out["total"] == 6
 
 

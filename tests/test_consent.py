@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from clipkit import auditlog, consent, export, library, parties
 from clipkit.cli import cli
-from clipkit.db import now_iso, transaction
+from clipkit.db import now_iso, transaction, utc_iso
 from clipkit.errors import BadInput, NotFound
 
 
@@ -92,7 +92,7 @@ def test_a_pending_event_takes_effect_when_its_time_comes(db, new_party):
     out = rec(db, new_party, "consent_withdrawn", effective=at(2))
     assert out["status"]["consent"] == "given" and out["status"]["pending_at"] is not None
     assert consent.current(db, new_party)["training"]["consent"] == "given"
-    later = consent.current(db, new_party, now=consent.utc_iso(at(3)))
+    later = consent.current(db, new_party, now=utc_iso(at(3), name="now"))
     assert later["training"]["consent"] == "withdrawn" and later["training"]["pending_at"] is None
 
 
@@ -316,19 +316,8 @@ def test_a_future_objection_recalls_at_once(db, clip, caller_ref):
 # ---------------------------------------------------------------- CLI
 
 
-@pytest.fixture
-def run(home, monkeypatch):
-    monkeypatch.delenv("CLIPKIT_HOME", raising=False)
-
-    def invoke(*args):
-        r = CliRunner().invoke(cli, ["--home", str(home.root), "--json", *map(str, args)], catch_exceptions=False)
-        return r, (json.loads(r.stdout) if r.stdout.strip() else None)
-
-    return invoke
-
-
-def test_cli_consent_before_any_call_creates_the_party(run, db, home):
-    r, out = run("consent", "grant", "--caller", "+31 6 5555 0000", "--purpose", "training", "--channel", "web",
+def test_cli_consent_before_any_call_creates_the_party(cli_run, db, home):
+    r, out = cli_run("consent", "grant", "--caller", "+31 6 5555 0000", "--purpose", "training", "--channel", "web",
                  "--actor", "ann", "--note", "web form 2026-114")
     assert r.exit_code == 0, r.output
     assert out["event"] == "consent_given" and out["status"]["consent"] == "given" and out["channel"] == "web"
@@ -337,11 +326,11 @@ def test_cli_consent_before_any_call_creates_the_party(run, db, home):
     assert "5555" not in json.dumps(out)  # the identifier is never echoed back
 
 
-def test_cli_status_shows_current_and_history(run, recording):
-    run("object", "--caller", "06-12345678", "--evidence", f"{recording['id']}@12.5", "--channel", "in_call",
+def test_cli_status_shows_current_and_history(cli_run, recording):
+    cli_run("object", "--caller", "06-12345678", "--evidence", f"{recording['id']}@12.5", "--channel", "in_call",
         "--actor", "ann")
-    run("consent", "grant", "--caller", "06-12345678", "--purpose", "quality", "--actor", "ann")
-    r, out = run("status", "--caller", "+31612345678")
+    cli_run("consent", "grant", "--caller", "06-12345678", "--purpose", "quality", "--actor", "ann")
+    r, out = cli_run("status", "--caller", "+31612345678")
     assert r.exit_code == 0
     assert out["party"] == recording["caller_ref"]
     assert out["status"]["training"]["objection"] == "active"
@@ -350,7 +339,7 @@ def test_cli_status_shows_current_and_history(run, recording):
                                         "objection_at": None, "pending_at": None}
     assert [h["event"] for h in out["history"]] == ["objection_made", "consent_given"]
     assert out["history"][0]["evidence"] == {"recording_id": recording["id"], "seconds": 12.5}
-    r, out = run("object", "--caller", "06-12345678", "--withdraw", "--actor", "ann")
+    r, out = cli_run("object", "--caller", "06-12345678", "--withdraw", "--actor", "ann")
     assert out["status"]["objection"] == "withdrawn" and out["recall"] is None
 
 
@@ -365,10 +354,10 @@ def test_cli_status_shows_current_and_history(run, recording):
         (["consent", "grant", "--caller", "06-1", "--purpose", "training", "--effective", "soon"], 1, "bad_input"),
     ],
 )
-def test_cli_errors(run, db, home, recording, args, code, error):
+def test_cli_errors(cli_run, db, home, recording, args, code, error):
     args = [a.replace("REC", str(recording["id"])) for a in args]
     n_parties = db["parties"].count
-    r, out = run(*args)
+    r, out = cli_run(*args)
     assert r.exit_code == code and out["error"]["code"] == error
     assert db["parties"].count == n_parties  # a refused event creates no party
 
@@ -381,11 +370,11 @@ def test_cli_usage_errors_exit_2(home, args):
     assert r.exit_code == 2, r.output
 
 
-def test_cli_agent_objection_and_rebuild(run, db, clip):
+def test_cli_agent_objection_and_rebuild(cli_run, db, clip):
     _set_status(db, clip["id"], "approved")
-    r, out = run("object", "--agent", "e-0007", "--actor", "ann")  # ids are case-folded
+    r, out = cli_run("object", "--agent", "e-0007", "--actor", "ann")  # ids are case-folded
     assert r.exit_code == 0 and out["recall"]["clips"] == [clip["id"]]
     before = consent.status_rows(db)
-    r, out = run("consent", "rebuild")
+    r, out = cli_run("consent", "rebuild")
     assert r.exit_code == 0 and out == {"rows": len(before)}
     assert consent.status_rows(db) == before

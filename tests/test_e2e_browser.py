@@ -111,6 +111,20 @@ def login(page, base: str, role: str) -> None:
     settle(page)
 
 
+def start_as(browser, base: str, role: str, *, height: int, on_response=None):
+    """A fresh browser context (nothing shared with other roles) logged in as ``role``; returns ``(ctx, page)``.
+
+    ``on_response`` is attached before the first request, so it sees every response of the context.
+    """
+    ctx = browser.new_context(viewport={"width": 1400, "height": height})
+    if on_response is not None:
+        ctx.on("response", on_response)
+    page = ctx.new_page()
+    page.set_default_timeout(30_000)
+    login(page, base, role)
+    return ctx, page
+
+
 def logout(page) -> None:
     page.get_by_role("button", name="Log out").click()
     page.get_by_role("button", name="Log in").wait_for(timeout=30_000)
@@ -152,15 +166,11 @@ def test_manager_cuts_and_approves_then_trainer_hears_only_the_rendering(server,
 
     shots = DOCS or tmp_path
     shots.mkdir(exist_ok=True)
-    rid = recording["id"]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             # ---------------------------------------------------- manager
-            ctx = browser.new_context(viewport={"width": 1400, "height": 1100})
-            page = ctx.new_page()
-            page.set_default_timeout(30_000)
-            login(page, server, "manager")
+            ctx, page = start_as(browser, server, "manager", height=1100)
             page.get_by_role("heading", name="Calls & cutting").wait_for()
             page.locator("[data-testid=stVegaLiteChart], [data-testid=stArrowVegaLiteChart]").first.wait_for()
             set_number(page, "Start (s)", START_S)
@@ -192,7 +202,6 @@ def test_manager_cuts_and_approves_then_trainer_hears_only_the_rendering(server,
             ctx.close()
 
             # ---------------------------------------------------- trainer, in a fresh context
-            ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
             received: list[tuple[str, bytes]] = []
 
             def keep(response):
@@ -201,10 +210,7 @@ def test_manager_cuts_and_approves_then_trainer_hears_only_the_rendering(server,
                 except Exception:  # redirects and aborted media requests have no body
                     received.append((response.url, b""))
 
-            ctx.on("response", keep)
-            page = ctx.new_page()
-            page.set_default_timeout(30_000)
-            login(page, server, "trainer")
+            ctx, page = start_as(browser, server, "trainer", height=1000, on_response=keep)
             page.get_by_role("heading", name="Training library").wait_for()
             for other in ("manager", "compliance"):
                 for spec in _ui.PAGES[other]:
@@ -238,10 +244,7 @@ def test_manager_cuts_and_approves_then_trainer_hears_only_the_rendering(server,
             ctx.close()
 
             # ---------------------------------------------------- compliance
-            ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-            page = ctx.new_page()
-            page.set_default_timeout(30_000)
-            login(page, server, "compliance")
+            ctx, page = start_as(browser, server, "compliance", height=1000)
             page.get_by_role("heading", name="Compliance dashboard").wait_for()
             page.locator("[data-testid=stVegaLiteChart], [data-testid=stArrowVegaLiteChart]").first.wait_for()
             no_exception(page)

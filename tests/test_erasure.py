@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 from pathlib import Path
 
 import pytest
-import soundfile as sf
-from click.testing import CliRunner
 
-from clipkit import auditlog, erasure, library, parties, requests, retention
-from clipkit.cli import cli
+from clipkit import auditlog, consent, erasure, library, parties, rendering, requests, retention
 from clipkit.errors import BadInput, NotFound, PolicyRefusal
 
 ANNA = "06-12345678"      # the caller who asks to be erased
@@ -20,39 +16,8 @@ BOB = "06-87654321"       # another caller of the same agent
 AGENT = "E-0007"
 
 
-def run(home, *args):
-    result = CliRunner().invoke(cli, ["--home", str(home.root), "--json", *map(str, args)], catch_exceptions=False)
-    return result, (json.loads(result.stdout) if result.stdout.strip() else None)
-
-
-def place_rendering(db, home, clip_id: int) -> Path:
-    """Put a rendering where the renderer would: an opaque WAV in audio/renders/ and its row.
-
-    The audio is derived from the clip's source (reversed and scaled), so its
-    bytes are the person's data in another form, as a real rendering is.
-    """
-    clip = library.get_clip(db, clip_id)
-    src = library.recording_path(home, library.get_recording(db, clip["recording_id"]))
-    y, sr = sf.read(str(src), start=int(clip["start_s"] * 8000), stop=int(clip["end_s"] * 8000), dtype="float32")
-    path = home.audio_dir / "renders" / f"{secrets.token_hex(16)}.wav"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), y[::-1] * 0.9, sr, subtype="PCM_16")
-    db["renderings"].insert({
-        "clip_id": clip_id, "input_hash": secrets.token_hex(32), "method": "strong", "method_version": "test",
-        "path": home.relative(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "figures": "{}",
-        "created_at": "2026-03-02T10:00:00+00:00", "created_by": "test",
-    })
-    return path
-
-
 def render(db, home, clip_ids: list[int]) -> list[Path]:
-    """Render clips with the real renderer when it is installed, else place renderings like it would."""
-    try:
-        from clipkit.anonymize import render as _  # noqa: F401  (the DSP stack the renderer needs)
-    except ImportError:
-        return [place_rendering(db, home, cid) for cid in clip_ids]
-    from clipkit import rendering
-
+    """Render clips with the real renderer; returns their files."""
     rendering.render_clips(db, home, clip_ids, actor="t", workers=1)
     return [home.root / db.execute("SELECT path FROM renderings WHERE clip_id = ?", [cid]).fetchone()[0]
             for cid in clip_ids]
@@ -131,7 +96,7 @@ def assert_bob_intact(db, home, world):
     parties.lookup(db, home.secret(), AGENT)
 
 
-def test_erasure_removes_every_byte_of_the_caller_and_nothing_of_others(db, home, world):
+def test_erasure_removes_every_byte_of_the_caller_and_nothing_of_others(db, home, world, cli_run):
     req = requests.open_request(db, home, kind="erasure", identifier=ANNA, role="caller", note="Anna J. by phone",
                                 actor="officer")
     out = erasure.erase(db, home, identifier=ANNA, actor="officer")
@@ -150,7 +115,7 @@ def test_erasure_removes_every_byte_of_the_caller_and_nothing_of_others(db, home
     tomb = auditlog.entries(db, kind="erasure")[0][-1]
     assert tomb["actor"] == "officer" and tomb["data"] == {
         "request": req["id"], "recordings": 3, "clips": 3, "renderings": 3, "exports_to_recall": 0, "decision": "done"}
-    res = CliRunner().invoke(cli, ["--home", str(home.root), "log", "verify"])
+    res, _ = cli_run("log", "verify", as_json=False)
     assert res.exit_code == 0, res.output
 
 
@@ -162,22 +127,14 @@ def test_the_log_names_no_one(db, home, world):
 
 
 @pytest.mark.parametrize("seam", ["after_first_file", "before_files", "in_row_transaction", "before_party_rows"])
-def test_a_crash_midway_and_a_rerun_finish_the_job(db, home, world, monkeypatch, seam):
+def test_a_crash_midway_and_a_rerun_finish_the_job(db, home, world, monkeypatch, crash_after_first_unlink, seam):
     requests.open_request(db, home, kind="erasure", identifier=ANNA, role="caller", actor="o")
 
     class Crash(Exception):
         pass
 
     if seam == "after_first_file":
-        real, calls = retention._unlink_file, []
-
-        def flaky(path):
-            if calls:
-                raise Crash("power cut")
-            calls.append(path)
-            real(path)
-
-        monkeypatch.setattr(retention, "_unlink_file", flaky)
+        crash_after_first_unlink(Crash)
     elif seam == "before_files":
         monkeypatch.setattr(retention, "finish_pending", lambda db, home: (_ for _ in ()).throw(Crash("power cut")))
     elif seam == "in_row_transaction":
@@ -221,11 +178,11 @@ def test_a_purge_also_finishes_an_interrupted_erasure(db, home, world, monkeypat
         assert not path.exists()
 
 
-def test_erasing_twice_says_nothing_is_left(db, home, world):
+def test_erasing_twice_says_nothing_is_left(db, home, world, cli_run):
     erasure.erase(db, home, identifier=ANNA, actor="o")
     with pytest.raises(NotFound, match="erased earlier at their request"):
         erasure.erase(db, home, identifier=ANNA, actor="o")
-    res, out = run(home, "request", "erase", "--caller", ANNA)
+    res, out = cli_run("request", "erase", "--caller", ANNA)
     assert res.exit_code == 1 and out["error"]["code"] == "not_found" and "nothing left" in res.stderr
 
 
@@ -263,11 +220,11 @@ def test_party_with_no_recordings_is_removed_and_suppressed(db, home, make_audio
         erasure.erase(db, home, request_id=req["id"], actor="o")
 
 
-def test_legal_hold_keeps_that_recording_and_the_party_until_released(db, home, world):
+def test_legal_hold_keeps_that_recording_and_the_party_until_released(db, home, world, cli_run):
     held = world["recs"]["anna"][1]
     retention.set_hold(db, held, reason="complaint 2026-114", actor="legal")
     req = requests.open_request(db, home, kind="erasure", identifier=ANNA, role="caller", note="N", actor="o")
-    res, out = run(home, "request", "erase", "--caller", ANNA)
+    res, out = cli_run("request", "erase", "--caller", ANNA)
     assert res.exit_code == 3
     assert out["refused"] == [{"recording": held, "reason": "on legal hold: complaint 2026-114"}]
     assert out["erased"]["recordings"] == 2 and not out["party_removed"] and not out["request_closed"]
@@ -287,15 +244,16 @@ def test_legal_hold_keeps_that_recording_and_the_party_until_released(db, home, 
     assert_bob_intact(db, home, world)
 
 
-def test_a_held_recording_of_a_person_being_erased_can_never_be_approved_or_exported_again(db, home, world, tmp_path):
+def test_a_held_recording_of_a_person_being_erased_can_never_be_approved_or_exported_again(
+        db, home, world, tmp_path, cli_run):
     # regression: after an erasure kept a held recording, a manager could re-approve its withdrawn clip
     # and export it, so the voice of someone who asked to be erased went out for training
-    from clipkit import export, rendering
+    from clipkit import export
 
     held = world["recs"]["anna"][1]
     clip_id = world["clips"]["anna"][1]
     retention.set_hold(db, held, reason="complaint 2026-114", actor="legal")
-    res, _ = run(home, "request", "erase", "--caller", ANNA)
+    res, _ = cli_run("request", "erase", "--caller", ANNA)
     assert res.exit_code == 3
     assert "erased" in export.decide(db, clip_id, allow_weak=True).codes
     with pytest.raises(PolicyRefusal, match="erasure is under way"):
@@ -307,9 +265,9 @@ def test_a_held_recording_of_a_person_being_erased_can_never_be_approved_or_expo
     assert "erased" not in export.decide(db, world["clips"]["bob"][0], allow_weak=True).codes
 
 
-def test_dry_run_for_an_agent_lists_every_call_they_took_and_changes_nothing(db, home, world):
+def test_dry_run_for_an_agent_lists_every_call_they_took_and_changes_nothing(db, home, world, cli_run):
     head, files = auditlog.head(db), sorted(p.name for p in files_under(home.audio_dir))
-    res, out = run(home, "request", "erase", "--agent", AGENT, "--dry-run")
+    res, out = cli_run("request", "erase", "--agent", AGENT, "--dry-run")
     assert res.exit_code == 0 and out["dry_run"]
     assert sorted(r["id"] for r in out["recordings"]) == world["recs"]["anna"] + world["recs"]["bob"]
     assert {r["role"] for r in out["recordings"]} == {"agent"}
@@ -319,7 +277,6 @@ def test_dry_run_for_an_agent_lists_every_call_they_took_and_changes_nothing(db,
 
 
 def test_consent_history_goes_with_the_party(db, home, world):
-    consent = pytest.importorskip("clipkit.consent")
     ref = parties.lookup(db, home.secret(), ANNA)["ref"]
     consent.record(db, party_ref=ref, purpose="training", event="objection_made", actor="o", note="Anna said no")
     consent.record(db, party_ref=ref, purpose="quality", event="consent_given", actor="o")
@@ -332,8 +289,7 @@ def test_consent_history_goes_with_the_party(db, home, world):
     assert_nothing_of_anna_left(home, world)
 
 
-def test_earlier_exports_are_listed_for_recall(db, home, world):
-    pytest.importorskip("clipkit.export")
+def test_earlier_exports_are_listed_for_recall(db, home, world, cli_run):
     clip = world["clips"]["anna"][0]
     # an export as the export register records one (its files left the data home)
     db["exports"].insert({"id": "x1", "at": "2026-03-03T09:00:00+00:00", "actor": "trainer", "recipient": "Academy",
@@ -342,14 +298,14 @@ def test_earlier_exports_are_listed_for_recall(db, home, world):
     db["export_items"].insert({"export_id": "x1", "clip_id": clip, "file": "clip-1.wav", "sha256": "ab" * 32})
     dry = erasure.erase(db, home, identifier=ANNA, actor="o", dry_run=True)
     assert [e["export_id"] for e in dry["exports_to_recall"]] == ["x1"]
-    res, out = run(home, "request", "erase", "--caller", ANNA)
+    res, out = cli_run("request", "erase", "--caller", ANNA)
     assert res.exit_code == 0
     (x,) = out["exports_to_recall"]
     assert (x["export_id"], x["recipient"], x["clip_ids"]) == ("x1", "Academy", [clip])
     assert db["exports"].count == 1  # the record of what left stays, for the recall
     assert auditlog.entries(db, kind="clip.withdraw")[0]
     assert auditlog.entries(db, kind="erasure")[0][-1]["data"]["exports_to_recall"] == 1
-    human = CliRunner().invoke(cli, ["--home", str(home.root), "request", "erase", "--caller", BOB])
+    human, _ = cli_run("request", "erase", "--caller", BOB, as_json=False)
     assert human.exit_code == 0 and "Erased 1 recording(s)" in human.output
 
 

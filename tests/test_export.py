@@ -15,10 +15,8 @@ import secrets
 import numpy as np
 import pytest
 import soundfile as sf
-from click.testing import CliRunner
 
 from clipkit import auditlog, consent, export, library, policy, rendering
-from clipkit.cli import cli
 from clipkit.db import now_iso, transaction
 from clipkit.errors import BadInput, ClipkitError, NotFound
 
@@ -407,56 +405,44 @@ def test_exports_containing_lists_only_the_asked_clips(db, home, ready, recordin
 # ---------------------------------------------------------------- CLI
 
 
-@pytest.fixture
-def run(home, monkeypatch):
-    monkeypatch.delenv("CLIPKIT_HOME", raising=False)
-
-    def invoke(*args, as_json=True):
-        extra = ["--json"] if as_json else []
-        r = CliRunner().invoke(cli, ["--home", str(home.root), *extra, *map(str, args)], catch_exceptions=False)
-        return r, (json.loads(r.stdout) if as_json and r.stdout.strip() else None)
-
-    return invoke
-
-
-def test_cli_export_json_contract_and_exit_codes(run, db, home, ready, recording, out_dir):
+def test_cli_export_json_contract_and_exit_codes(cli_run, db, home, ready, recording, out_dir):
     cid = ready["clip"]["id"]
-    r, out = run("export", cid, "--to", out_dir, "--actor", "manager", "--recipient", "team")
+    r, out = cli_run("export", cid, "--to", out_dir, "--actor", "manager", "--recipient", "team")
     assert r.exit_code == 0
     assert set(out) >= {"export_id", "exported", "refused"}
     assert out["exported"] == [{"clip_id": cid, "file": out["exported"][0]["file"],
                                 "sha256": out["exported"][0]["sha256"]}]
     draft = library.create_clip(db, home, recording["id"], start_s=10, end_s=12, title="d", author="m")
-    r, out = run("export", cid, draft, "--to", out_dir, "--actor", "manager")
+    r, out = cli_run("export", cid, draft, "--to", out_dir, "--actor", "manager")
     assert r.exit_code == 3 and len(out["exported"]) == 1
     assert out["refused"][0]["clip_id"] == draft
     assert {x["code"] for x in out["refused"][0]["reasons"]} == {"not_anonymized", "not_approved"}
     assert all(x["message"] for x in out["refused"][0]["reasons"])
-    r, out = run("export", cid, draft, "--to", out_dir, "--actor", "manager", "--all-or-nothing")
+    r, out = cli_run("export", cid, draft, "--to", out_dir, "--actor", "manager", "--all-or-nothing")
     assert r.exit_code == 3 and out["exported"] == [] and out["withheld"] == [cid]
-    r, out = run("export", 999, "--to", out_dir, "--actor", "manager")
+    r, out = cli_run("export", 999, "--to", out_dir, "--actor", "manager")
     assert r.exit_code == 1 and out["error"]["code"] == "not_found"
-    r, out = run("export", cid, "--to", home.root / "x", "--actor", "manager")
+    r, out = cli_run("export", cid, "--to", home.root / "x", "--actor", "manager")
     assert r.exit_code == 1 and out["error"]["code"] == "bad_input"
 
 
-def test_cli_export_human_output(run, ready, out_dir, db, recording, home):
+def test_cli_export_human_output(cli_run, ready, out_dir, db, recording, home):
     draft = library.create_clip(db, home, recording["id"], start_s=10, end_s=12, title="d", author="m")
-    r, _ = run("export", ready["clip"]["id"], draft, "--to", out_dir, "--actor", "m", as_json=False)
+    r, _ = cli_run("export", ready["clip"]["id"], draft, "--to", out_dir, "--actor", "m", as_json=False)
     assert r.exit_code == 3
     assert "Exported 1 clip(s)" in r.stdout and f"REFUSED clip {draft}" in r.stdout
     assert "not been approved" in r.stdout
 
 
-def test_cli_recalls(run, db, ready, recording, out_dir):
-    r, out = run("recalls")
+def test_cli_recalls(cli_run, db, ready, recording, out_dir):
+    r, out = cli_run("recalls")
     assert r.exit_code == 0 and out == {"recalls": []}
-    _, exp = run("export", ready["clip"]["id"], "--to", out_dir, "--actor", "manager", "--recipient", "vendor")
-    r, out = run("object", "--caller", "06-12345678", "--actor", "clerk")
+    _, exp = cli_run("export", ready["clip"]["id"], "--to", out_dir, "--actor", "manager", "--recipient", "vendor")
+    r, out = cli_run("object", "--caller", "06-12345678", "--actor", "clerk")
     assert r.exit_code == 0 and out["recall"]["exports"] == [exp["export_id"]]
-    r, out = run("recalls")
+    r, out = cli_run("recalls")
     (rc,) = out["recalls"]
     assert (rc["export_id"], rc["recipient"], rc["clip_ids"]) == (exp["export_id"], "vendor", [ready["clip"]["id"]])
     assert rc["files"][0]["sha256"] == exp["exported"][0]["sha256"]
-    r, _ = run("recalls", as_json=False)
+    r, _ = cli_run("recalls", as_json=False)
     assert exp["export_id"] in r.stdout and exp["exported"][0]["file"] in r.stdout

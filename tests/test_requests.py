@@ -8,19 +8,12 @@ from datetime import date
 import numpy as np
 import pytest
 import soundfile as sf
-from click.testing import CliRunner
 
 from clipkit import auditlog, library, parties, requests
-from clipkit.cli import cli
 from clipkit.errors import BadInput, NotFound, PolicyRefusal
 
 CALLER = "06-12345678"
 AGENT = "E-0007"
-
-
-def run(home, *args):
-    result = CliRunner().invoke(cli, ["--home", str(home.root), "--json", *map(str, args)], catch_exceptions=False)
-    return result, (json.loads(result.stdout) if result.stdout.strip() else None)
 
 
 # ---------------------------------------------------------------- deadlines
@@ -138,25 +131,25 @@ def test_close_records_outcome_and_refuses_twice(db, home):
         requests.close(db, 99, outcome="x", actor="o")
 
 
-def test_cli_register_round_trip(home):
-    res, out = run(home, "request", "open", "access", "--caller", CALLER, "--received", "2026-01-31")
+def test_cli_register_round_trip(cli_run):
+    res, out = cli_run("request", "open", "access", "--caller", CALLER, "--received", "2026-01-31")
     assert res.exit_code == 0 and out["due"] == "2026-02-28"
-    res, out = run(home, "request", "open", "erasure", "--agent", AGENT)
+    res, out = cli_run("request", "open", "erasure", "--agent", AGENT)
     assert res.exit_code == 0
-    res, _ = run(home, "request", "open", "access", "--caller", CALLER, "--agent", AGENT)
+    res, _ = cli_run("request", "open", "access", "--caller", CALLER, "--agent", AGENT)
     assert res.exit_code == 1 and "not both" in res.stderr
-    res, _ = run(home, "request", "open", "access")
+    res, _ = cli_run("request", "open", "access")
     assert res.exit_code == 1 and "--caller ID or --agent ID" in res.stderr
-    res, listing = run(home, "requests")
+    res, listing = cli_run("requests")
     assert [set(r) >= {"id", "kind", "party", "received", "due", "status"} for r in listing["requests"]] == [True, True]
     assert "12345678" not in res.stdout
-    res, over = run(home, "requests", "--overdue")
+    res, over = cli_run("requests", "--overdue")
     assert [r["kind"] for r in over["requests"]] == ["access"]
-    res, _ = run(home, "request", "extend", "1", "--reason", "late")
+    res, _ = cli_run("request", "extend", "1", "--reason", "late")
     assert res.exit_code == 3 and "first month" in res.stderr
-    res, _ = run(home, "request", "close", "1", "--outcome", "answered by letter")
+    res, _ = cli_run("request", "close", "1", "--outcome", "answered by letter")
     assert res.exit_code == 0
-    _, listing = run(home, "requests")
+    _, listing = cli_run("requests")
     assert [r["status"] for r in listing["requests"]] == ["open", "closed"]
 
 
@@ -322,11 +315,11 @@ def test_a_failure_while_writing_leaves_no_bundle_and_no_log(db, home, recording
     assert not auditlog.entries(db, kind="request.access")[0]
 
 
-def test_cli_access(home, recording, tmp_path):
-    run(home, "request", "open", "access", "--caller", CALLER)
-    res, out = run(home, "request", "access", "--caller", CALLER, "--to", tmp_path / "b")
+def test_cli_access(recording, tmp_path, cli_run):
+    cli_run("request", "open", "access", "--caller", CALLER)
+    res, out = cli_run("request", "access", "--caller", CALLER, "--to", tmp_path / "b")
     assert res.exit_code == 0 and out["closed_request"] and out["recordings"] == 1
-    res, _ = run(home, "request", "access", "--caller", CALLER, "--to", tmp_path / "b", "--request", "1")
+    res, _ = cli_run("request", "access", "--caller", CALLER, "--to", tmp_path / "b", "--request", "1")
     assert res.exit_code == 1 and "never overwrites" in res.stderr
-    res, _ = run(home, "request", "access", "--caller", "06-00000001", "--to", tmp_path / "b")
+    res, _ = cli_run("request", "access", "--caller", "06-00000001", "--to", tmp_path / "b")
     assert res.exit_code == 1 and "no data is stored" in res.stderr

@@ -7,18 +7,11 @@ import json
 import secrets
 
 import pytest
-from click.testing import CliRunner
 
 from clipkit import auditlog, library, retention
-from clipkit.cli import cli
 from clipkit.errors import BadInput, NotFound
 
 CALL = "2026-01-10T09:00:00+01:00"
-
-
-def run(home, *args):
-    result = CliRunner().invoke(cli, ["--home", str(home.root), "--json", *map(str, args)], catch_exceptions=False)
-    return result, (json.loads(result.stdout) if result.stdout.strip() else None)
 
 
 def imported(db, home, make_audio, *, at: str = CALL, caller: str = "06-12345678") -> int:
@@ -71,9 +64,9 @@ def test_rules_come_from_config(db, home, make_audio, days, expected):
     assert retention.refresh(db, home, rid).startswith(expected)
 
 
-def test_a_call_time_whose_retention_date_overflows_is_bad_input_and_leaves_nothing(db, home, make_audio):
+def test_a_call_time_whose_retention_date_overflows_is_bad_input_and_leaves_nothing(db, home, make_audio, cli_run):
     # regression: --recorded-at 9999-12-31 crashed with "OverflowError: date value out of range"
-    res, out = run(home, "import", make_audio(), "--caller", "C-1", "--agent", "E-1", "--recorded-at", "9999-12-31")
+    res, out = cli_run("import", make_audio(), "--caller", "C-1", "--agent", "E-1", "--recorded-at", "9999-12-31")
     assert res.exit_code == 1 and out["error"]["code"] == "bad_input" and "9999-12-31" in out["error"]["message"]
     assert db["recordings"].count == 0
     assert not [p for p in home.audio_dir.rglob("*") if p.is_file()]
@@ -82,21 +75,21 @@ def test_a_call_time_whose_retention_date_overflows_is_bad_input_and_leaves_noth
 
 @pytest.mark.parametrize("days, named", [(30, "retention_days"), ({"quality": "ninety"}, "'ninety'"),
                                          ({"quality": -1}, "-1")])
-def test_a_broken_retention_rule_in_config_is_a_clear_error(db, home, make_audio, days, named):
+def test_a_broken_retention_rule_in_config_is_a_clear_error(db, home, make_audio, days, named, cli_run):
     # regression: "retention_days": 30 gave "AttributeError: 'int' object has no attribute 'get'"
     imported(db, home, make_audio)
     home.config["retention_days"] = days
     with pytest.raises(BadInput, match="retention_days"):
         retention.purge(db, home, dry_run=True)
     (home.root / "config.json").write_text(json.dumps({"retention_days": days}))
-    res, out = run(home, "purge", "--dry-run")
+    res, out = cli_run("purge", "--dry-run")
     assert res.exit_code == 1 and out["error"]["code"] == "bad_input" and named in out["error"]["message"]
 
 
-def test_retention_and_hold_are_visible_in_recordings(db, home, make_audio):
+def test_retention_and_hold_are_visible_in_recordings(db, home, make_audio, cli_run):
     rid = imported(db, home, make_audio)
     retention.set_hold(db, rid, reason="dispute", actor="legal")
-    res, out = run(home, "recordings")
+    res, out = cli_run("recordings")
     (row,) = out["recordings"]
     assert row["retention_until"] == "2026-04-10T09:00:00+01:00" and row["hold_reason"] == "dispute"
 
@@ -104,14 +97,14 @@ def test_retention_and_hold_are_visible_in_recordings(db, home, make_audio):
 # ---------------------------------------------------------------- holds
 
 
-def test_recordings_shows_the_date_purge_will_use_after_a_recall(db, home, make_audio):
+def test_recordings_shows_the_date_purge_will_use_after_a_recall(db, home, make_audio, cli_run):
     # regression: after its only clip was withdrawn, `recordings` still said "keep until <training date>"
     # while `purge --dry-run` listed the recording as due for deletion
     rid = imported(db, home, make_audio)
     cid = library.create_clip(db, home, rid, start_s=1, end_s=3, title="t", author="m")
-    assert run(home, "recordings")[1]["recordings"][0]["retention_until"].startswith("2028-01-10")
+    assert cli_run("recordings")[1]["recordings"][0]["retention_until"].startswith("2028-01-10")
     db.execute("UPDATE clips SET status = 'withdrawn' WHERE id = ?", [cid])  # as a recall does
-    (row,) = run(home, "recordings")[1]["recordings"]
+    (row,) = cli_run("recordings")[1]["recordings"]
     due = retention.purge(db, home, now="2026-05-01", dry_run=True)["deleted"]
     assert row["retention_until"] == due[0]["retention_until"] == "2026-04-10T09:00:00+01:00"
 
@@ -148,13 +141,13 @@ def test_hold_bad_input(db, home, make_audio, action, setup, error, message):
         fn(db, rid, reason=reason, actor="l")
 
 
-def test_hold_cli(home, db, make_audio):
+def test_hold_cli(home, db, make_audio, cli_run):
     rid = imported(db, home, make_audio)
-    res, out = run(home, "hold", "set", rid, "--reason", "court case")
+    res, out = cli_run("hold", "set", rid, "--reason", "court case")
     assert res.exit_code == 0 and out["hold"] is True
-    res, _ = run(home, "hold", "set", rid, "--reason", "again")
+    res, _ = cli_run("hold", "set", rid, "--reason", "again")
     assert res.exit_code == 1 and "already on hold" in res.stderr
-    res, out = run(home, "hold", "release", rid, "--reason", "done")
+    res, out = cli_run("hold", "release", rid, "--reason", "done")
     assert res.exit_code == 0 and out["hold"] is False
 
 
@@ -207,16 +200,9 @@ def test_purge_after_the_training_maximum(db, home, aged):
     assert out["kept_on_hold"] == [aged["held"]] and db["recordings"].count == 1
 
 
-def test_purge_crash_after_the_first_file_leaves_nothing_half_deleted(db, home, aged, monkeypatch):
-    real, done = retention._unlink_file, []
-
-    def flaky(path):
-        if done:
-            raise RuntimeError("power cut")
-        done.append(path)
-        real(path)
-
-    monkeypatch.setattr(retention, "_unlink_file", flaky)
+def test_purge_crash_after_the_first_file_leaves_nothing_half_deleted(db, home, aged, monkeypatch,
+                                                                      crash_after_first_unlink):
+    done = crash_after_first_unlink()
     with pytest.raises(RuntimeError):
         retention.purge(db, home, now="2026-06-01T00:00:00Z")
     monkeypatch.undo()
@@ -242,16 +228,16 @@ def test_purge_bad_now(db, home, now):
         retention.purge(db, home, now=now)
 
 
-def test_purge_cli(home, db, aged):
-    res, out = run(home, "purge", "--dry-run", "--now", "2026-06-01")
+def test_purge_cli(db, aged, cli_run):
+    res, out = cli_run("purge", "--dry-run", "--now", "2026-06-01")
     assert res.exit_code == 0 and out["dry_run"] and [d["id"] for d in out["deleted"]] == [aged["old"]]
     # regression: the human dry run gave only counts; it must list what would go
-    res = CliRunner().invoke(cli, ["--home", str(home.root), "purge", "--dry-run", "--now", "2026-06-01"])
+    res, _ = cli_run("purge", "--dry-run", "--now", "2026-06-01", as_json=False)
     assert res.exit_code == 0 and "Would delete 1 recording(s)" in res.output
     assert f"recording {aged['old']} (call of" in res.output and "keep until" in res.output
-    res, out = run(home, "purge", "--now", "2026-06-01")
+    res, out = cli_run("purge", "--now", "2026-06-01")
     assert res.exit_code == 0 and out["files"] == 2
-    res = CliRunner().invoke(cli, ["--home", str(home.root), "purge", "--now", "2026-06-01"])
+    res, _ = cli_run("purge", "--now", "2026-06-01", as_json=False)
     assert res.exit_code == 0 and "Deleted 0 recording(s)" in res.output and "kept on hold" in res.output
-    res, _ = run(home, "purge", "--now", "soon")
+    res, _ = cli_run("purge", "--now", "soon")
     assert res.exit_code == 1 and "--now" in res.stderr

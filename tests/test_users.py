@@ -12,46 +12,16 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import secrets
 
-import numpy as np
 import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
 from clipkit import access, auditlog, library, users
 from clipkit.cli import cli
-from clipkit.db import now_iso, transaction
 from clipkit.errors import BadInput, Forbidden, NotFound, PolicyRefusal
 
 PASSWORD = "correct horse battery"
-
-
-def fake_render(db, home, clip_id: int, *, method: str = "strong", actor: str = "manager") -> dict:
-    """Write a stand-in anonymized WAV for a clip and register it as its current rendering."""
-    from clipkit import rendering
-
-    clip = library.get_clip(db, clip_id)
-    rec = library.get_recording(db, clip["recording_id"])
-    n = int(round((clip["end_s"] - clip["start_s"]) * rec["sr"]))
-    t = np.arange(n) / rec["sr"]
-    y = (0.3 * np.sin(2 * np.pi * 330 * t + clip_id)).astype("float32")
-    y = np.stack([y, y[::-1]], axis=1)
-    out_dir = home.audio_dir / rendering.RENDER_DIR
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{secrets.token_hex(16)}.wav"
-    sf.write(str(path), y, rec["sr"], subtype="PCM_16", format="WAV")
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    version = f"{method}-test"
-    with transaction(db):
-        db["renderings"].insert({
-            "clip_id": clip_id, "input_hash": rendering.input_hash(rec, clip, version), "method": method,
-            "method_version": version, "path": home.relative(path), "sha256": sha,
-            "figures": json.dumps({"f0_median_before": [210.0, 110.0], "f0_median_after": [160.0, 140.0]}),
-            "created_at": now_iso(), "created_by": actor,
-        })
-        db.execute("UPDATE clips SET status = 'anonymized' WHERE id = ? AND status != 'withdrawn'", [clip_id])
-    return rendering.current_rendering(db, library.get_clip(db, clip_id))
 
 
 @pytest.fixture
@@ -228,7 +198,7 @@ def test_cli_user_commands(home):
 # ---------------------------------------------------------------- role checks (clipkit.access)
 
 
-def test_trainer_can_never_get_raw_audio(db, home, recording, clip, accounts):
+def test_trainer_can_never_get_raw_audio(db, home, recording, clip, accounts, fake_render):
     trainer = accounts["trainer"]
     rid, cid = recording["id"], clip["id"]
     fake_render(db, home, cid)
@@ -289,7 +259,7 @@ def test_trainer_can_never_get_raw_audio(db, home, recording, clip, accounts):
         access.get_clip(db, trainer, cid)
 
 
-def test_trainer_plays_only_the_rendering_and_each_play_is_logged(db, home, recording, clip, accounts):
+def test_trainer_plays_only_the_rendering_and_each_play_is_logged(db, home, recording, clip, accounts, fake_render):
     trainer, manager = accounts["trainer"], accounts["manager"]
     current = fake_render(db, home, clip["id"])
     access.approve(db, home, manager, clip["id"])
@@ -310,7 +280,7 @@ def test_trainer_plays_only_the_rendering_and_each_play_is_logged(db, home, reco
     assert not auditlog.entries(db, kind="export")[1]  # plays are not exports
 
 
-def test_stale_rendering_is_never_served(db, home, recording, clip, accounts):
+def test_stale_rendering_is_never_served(db, home, recording, clip, accounts, fake_render):
     manager, trainer = accounts["manager"], accounts["trainer"]
     fake_render(db, home, clip["id"])
     access.approve(db, home, manager, clip["id"])
@@ -363,8 +333,7 @@ def test_manager_actions_are_logged_under_the_user(db, home, recording, accounts
     assert kinds == [("clip.create", "manager"), ("clip.edit", "manager"), ("clip.redactions", "manager")]
 
 
-def test_in_call_objection_recalls_clips(db, home, recording, clip, accounts):
-    pytest.importorskip("clipkit.consent")
+def test_in_call_objection_recalls_clips(db, home, recording, clip, accounts, fake_render):
     manager, compliance = accounts["manager"], accounts["compliance"]
     fake_render(db, home, clip["id"])
     access.approve(db, home, manager, clip["id"])
@@ -379,8 +348,7 @@ def test_in_call_objection_recalls_clips(db, home, recording, clip, accounts):
         access.anonymized_audio(db, home, accounts["trainer"], clip["id"])
 
 
-def test_export_refusal_carries_reasons(db, home, recording, clip, accounts, tmp_path):
-    pytest.importorskip("clipkit.export")
+def test_export_refusal_carries_reasons(db, home, recording, clip, accounts, tmp_path, fake_render):
     trainer, manager = accounts["trainer"], accounts["manager"]
     with pytest.raises(PolicyRefusal) as e:
         access.export_package(db, home, trainer, [clip["id"]], recipient="Team", to=tmp_path / "out")
