@@ -17,12 +17,11 @@ import csv
 import hashlib
 import io
 import json
-from datetime import datetime, timezone
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from .db import now_iso, transaction
+from .db import now_iso, transaction, utc_iso
 from .errors import BadInput
 
 GENESIS = "0" * 64
@@ -147,16 +146,6 @@ def verify(db: Database, *, head_text: str | None = None) -> dict:
     return {"ok": True, "entries": total}
 
 
-def _utc(text: str) -> str:
-    try:
-        t = datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise BadInput(f"--since {text!r} is not an ISO 8601 date/time (e.g. 2026-05-01 or 2026-05-01T14:30+02:00)") from None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=timezone.utc)
-    return t.astimezone(timezone.utc).isoformat(timespec="microseconds")
-
-
 def _bad(entries: int, seq: int, reason: str) -> dict:
     return {"ok": False, "entries": entries, "first_bad_seq": seq, "reason": reason}
 
@@ -177,7 +166,7 @@ def entries(
         # stored times are UTC with microseconds; compare in that form, or an
         # offset like +02:00 would be compared as text, hours off
         where.append("at >= ?")
-        params.append(_utc(since))
+        params.append(utc_iso(since, name="--since"))
     if actor:
         where.append("actor = ?")
         params.append(actor)

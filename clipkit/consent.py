@@ -24,13 +24,11 @@ the purpose, never notes.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from . import auditlog, parties
-from .db import now_iso, transaction
+from .db import now_iso, transaction, utc_iso
 from .errors import BadInput, NotFound
 
 PURPOSES = ("training", "quality", "dispute")
@@ -97,22 +95,6 @@ def m001_consent(db: Database) -> None:
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def utc_iso(text: str | None, *, name: str = "--effective") -> str | None:
-    """Parse an ISO 8601 time (naive = UTC) and return it in UTC, the form stored.
-
-    One form for every stored time makes text comparison equal time comparison.
-    """
-    if text is None:
-        return None
-    try:
-        t = datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise BadInput(f"{name} {text!r} is not an ISO 8601 date/time (e.g. 2026-05-01T14:30:00+02:00)") from None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=timezone.utc)
-    return t.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
 def parse_evidence(text: str) -> dict:
@@ -279,7 +261,7 @@ def record(
         If the party or the evidence recording does not exist.
     """
     _validate(purpose, event, channel, actor, note)
-    effective_at = utc_iso(effective)
+    effective_at = utc_iso(effective, name="--effective")
     parties.get(db, party_ref)
     ev_rec = ev_s = None
     if evidence is not None:
@@ -404,7 +386,7 @@ def record_for(db: Database, home, identifier: str, **kwargs) -> dict:
     leaves no new party behind.
     """
     _validate(kwargs.get("purpose"), kwargs.get("event"), kwargs.get("channel"), kwargs.get("actor"), kwargs.get("note"))
-    utc_iso(kwargs.get("effective"))
+    utc_iso(kwargs.get("effective"), name="--effective")
     evidence = kwargs.get("evidence")
     if evidence is not None:
         try:
