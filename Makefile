@@ -48,9 +48,10 @@ test: install-test warm
 bench: install warm
 	for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
+# the attacker (resemblyzer + torch) lives in its own venv, bench/.venv-privacy
 bench-privacy: install
-	$(PY) bench/privacy.py --setup
-	bench/.venv-privacy/bin/python bench/privacy.py
+	$(PYTHON) bench/privacy.py --setup
+	$(PYTHON) bench/privacy.py
 
 clean-demo:
 	rm -rf $(CLIPKIT_HOME)
