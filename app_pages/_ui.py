@@ -186,3 +186,9 @@ def cached_file(path: str, sha256: str) -> bytes:
 @st.cache_data(max_entries=64, ttl="1h", show_spinner=False)
 def cached_envelope(path: str, sha256: str, points: int):
     return access.compute_envelope(path, sha256, points)
+
+
+def forget_cached_audio() -> None:
+    """Drop every decoded copy held in memory: after an erasure or purge none may outlive the files."""
+    for cache in (cached_segment, cached_file, cached_envelope):
+        cache.clear()

@@ -130,6 +130,7 @@ if plan and plan[0] == er_identifier and plan[1] == er_request:
     if st.button("Erase now", key="er_go", disabled=not sure, type="primary", icon=":material/delete_forever:"):
         with _ui.errors(), st.spinner("Erasing…"):
             out = access.erase(db, home, user, identifier=er_identifier or None, request_id=er_request)
+            _ui.forget_cached_audio()
             st.session_state.pop("er_plan", None)
             e = out["erased"]
             st.session_state["req_message"] = (

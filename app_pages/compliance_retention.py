@@ -69,6 +69,7 @@ if plan:
     if st.button("Purge now", key="purge_go", disabled=not sure, type="primary", icon=":material/delete_sweep:"):
         with _ui.errors(), st.spinner("Purging…"):
             out = access.purge(db, home, user)
+            _ui.forget_cached_audio()
             st.session_state.pop("purge_plan", None)
             st.session_state["ret_message"] = f"Purged {len(out['deleted'])} call(s) and {out['clips']} clip(s)."
             st.rerun()
