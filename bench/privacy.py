@@ -15,8 +15,8 @@ wheel on disk so pip never pulls a multi-GB CUDA build):
 
 Run (any python3: the script re-executes itself in bench/.venv-privacy):
 
-    python3 bench/privacy.py            # full run, ~10 min on 2 cores -> bench/results/privacy.{md,json}
-    python3 bench/privacy.py --quick    # ~3 min smoke run -> bench/results/privacy-quick.{md,json}
+    python3 bench/privacy.py            # full run, ~7-8 min on 2 cores -> bench/results/privacy.{md,json}
+    python3 bench/privacy.py --quick    # ~4 min smoke run -> bench/results/privacy-quick.{md,json}
 
 What it measures (see bench/README-privacy.md):
   attacker = resemblyzer d-vector (GE2E) speaker verification, audio upsampled 8 -> 16 kHz.
@@ -248,7 +248,20 @@ def _winit(utts: list[dict], voices_dir: str, secrets: dict, stand_in: bool) -> 
     _W["utts"] = utts
     _W["secrets"] = secrets
     _W["anon"] = load_anonymizer(stand_in)
-    _W["src"] = _current_source() if not stand_in else "stand-in"  # what this worker loaded
+    _W["src"] = "stand-in"
+    if not stand_in:
+        # import the package's lazily-imported submodules now, so the code used is the code hashed
+        import importlib
+
+        before = _current_source()
+        for f in anonymizer_files():
+            if f.parent.name == "anonymize" and f.stem not in ("__init__", "__main__"):
+                try:
+                    importlib.import_module(f"clipkit.anonymize.{f.stem}")
+                except Exception:
+                    pass
+        after = _current_source()
+        _W["src"] = after if after == before else f"{before}->{after}(changed while loading)"
     _W["cache"] = {}
     _W["contract"] = []
     _W["np"] = np
@@ -670,13 +683,17 @@ def run(a) -> int:
             wer[m] = err / n
 
     elapsed = time.time() - t0
+    seen = sorted(x[7:] for x in contract if x.startswith("source:"))
+    source = anon.source
+    if len(seen) == 1 and not stand_in:  # the code the workers actually ran
+        source = re.sub(r"sha256 [^)]*", f"sha256 {seen[0]}", source)
     report = dict(
         generated=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        quick=bool(a.quick), anonymizer=anon.source, stand_in=stand_in, methods=methods,
+        quick=bool(a.quick), anonymizer=source, stand_in=stand_in, methods=methods,
         methods_missing_in_anonymizer=skipped_methods,
         speakers={s: man["speakers"][s] for s in speakers}, utterances_per_speaker=U, shifts=shifts,
         multi_keys=len(multi_keys), bootstrap=n_boot, seed=a.seed, runtime_s=round(elapsed, 1),
-        anonymizer_sources_seen=sorted(x[7:] for x in contract if x.startswith("source:")),
+        anonymizer_sources_seen=seen,
         jobs=a.jobs, worker_cpu_s={k: round(v, 1) for k, v in CPU_S.items()}, platform=platform.platform(), contract_violations=sorted(x for x in contract if not x.startswith("source:")),
         eer={m: {ATT: cells[(m, k)] for k, ATT in ATTACKS if (m, k) in cells} for m in methods},
         rho_f0=rho_detail, orig_f0_spread_semitones_median=float(np.median(spread)) if spread else None, wer=wer, wer_speakers=wer_spk, wer_utterances=len(wer_utts), asr_hypotheses=hyps,
