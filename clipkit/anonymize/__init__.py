@@ -2,15 +2,19 @@
 
 Methods
 -------
-``"strong"`` (default, ``strong-v1``)
-    One-STFT source-filter transform (see :mod:`clipkit.anonymize._strong`):
-    keyed pitch shift of 4-8 semitones up or down that drifts slowly (two
-    sinusoids, periods 4-10 s, +-1-1.5 st together), and a keyed, drifting
-    spectral-envelope transform: formants moved *against* the pitch by
-    0.12-0.30 octave through a non-uniform piecewise-linear warp with keyed
+``"strong"`` (default, ``strong-v2``)
+    Speaker normalization, then a one-STFT source-filter transform (see
+    :mod:`clipkit.anonymize._strong`). A stats pass measures the clip's
+    median F0 and long-term average spectral envelope; the pitch is then
+    scaled so that the median lands on the voice's keyed target F0
+    (callers 130-160 Hz, agents 170-205 Hz; at most +-9 semitones), with
+    two slow keyed drifts on top (periods 4-10 s, +-1-1.5 st together), and
+    the speaker's long-term envelope shape (300-3300 Hz) is divided out
+    before a keyed, drifting envelope transform: formants moved by
+    0.17-0.35 octave through a non-uniform piecewise-linear warp with keyed
     breakpoints, plus keyed contrast, tilt and six formant-band gains.
-    Shifting the pitch back leaves the formants further off, and because the
-    parameters move with time no single global inverse restores the voice.
+    Every speaker is mapped onto the same keyed pseudo-speaker, so the
+    output says much less about who spoke than a shift of their own voice.
 ``"pitch"`` (``pitch-v1``) -- the WEAKER option
     ``librosa.effects.pitch_shift`` by the voice's constant keyed shift,
     tuned for 8 kHz (32 ms window, soxr_mq). Formants move with the pitch,
@@ -26,8 +30,10 @@ agents draw from disjoint regions (see :mod:`clipkit.anonymize._voice`).
 
 Streaming
 ---------
-:func:`render` reads a clip in blocks, redacts, anonymizes each kept
-channel with a stateful stream, and writes a 16-bit PCM WAV (RIFF/fmt/data
+:func:`render` reads a clip in blocks twice -- a stats pass (strong only:
+median F0 and long-term envelope per kept channel, redaction spans left
+out), then the render pass: redacts, anonymizes each kept channel with a
+stateful stream, and writes a 16-bit PCM WAV (RIFF/fmt/data
 only) atomically. Peak memory does not depend on the clip length, and the
 output does not depend on the block size (beyond float rounding, i.e. at
 most one 16-bit step).
@@ -83,7 +89,7 @@ __all__ = [
     "anonymize", "derive_voice", "redact", "render", "warm_up",
 ]
 
-METHODS = {"strong": "strong-v1", "pitch": "pitch-v1"}
+METHODS = {"strong": "strong-v2", "pitch": "pitch-v1"}
 METHOD_LABELS = {
     "strong": "strong (default): keyed, time-varying pitch and timbre transform",
     "pitch": "pitch (WEAKER): keyed constant pitch shift; shifting back largely restores the voice",
@@ -177,9 +183,22 @@ def anonymize(y: np.ndarray, *, sr: int, voice: Voice, method: str = "strong", t
     _check_finite(y, where="the audio", sr=sr)
     if not math.isfinite(t0_s):
         raise BadInput("t0_s must be finite")
-    stream = _stream_class(method)(voice, sr=sr, t0_s=float(t0_s))
-    out = np.concatenate([stream.push(y.astype(np.float32)), stream.flush()])
+    y32 = y.astype(np.float32)
+    kw = {}
+    if method == "strong":
+        kw = _speaker_stats(y32, sr=sr)
+    stream = _stream_class(method)(voice, sr=sr, t0_s=float(t0_s), **kw)
+    out = np.concatenate([stream.push(y32), stream.flush()])
     return np.clip(out, -1.0, 1.0).astype(np.float32)
+
+
+def _speaker_stats(y: np.ndarray, *, sr: int) -> dict:
+    """Stats pass of the strong method over a whole signal: F0 median and long-term envelope."""
+    from ._strong import SpeakerStats
+
+    st = SpeakerStats(sr=sr)
+    st.push(y)
+    return {"f0_median": st.f0_median(), "ltas": st.ltas()}
 
 
 def redact(y: np.ndarray, *, sr: int, spans: Sequence[Span]) -> np.ndarray:
@@ -301,10 +320,40 @@ def render(
     exclude = [(s, e) for s, e, _ in span_samples]
 
     stream_cls = _stream_class(method)
-    streams = [stream_cls(voices[i], sr=sr, t0_s=a / sr) for i in kept]
-    f0_before = [F0Median(sr=sr, exclude=exclude) for _ in kept]
-    f0_after = [F0Median(sr=sr, exclude=exclude) for _ in kept]
     block = max(1, int(round(block_s * sr)))
+
+    def read_blocks(f_in):
+        """Redacted (kept channels, m) blocks of the clip, and their offsets from its start."""
+        f_in.seek(a)
+        pos = 0
+        while pos < n:
+            want = min(block, n - pos)
+            data = f_in.read(want, dtype="float32", always_2d=True)
+            if len(data) != want:
+                raise BadAudio(f"{src.name} ended early: decoded {a + pos + len(data)} of {b} frames")
+            chans = np.ascontiguousarray(data[:, kept].T)
+            _check_finite(chans, where=src.name, sr=sr, offset=a + pos)
+            _redact.apply(chans, sr=sr, spans=span_samples, offset=pos, total=n)
+            yield chans
+            pos += want
+
+    if method == "strong":
+        # stats pass (speaker normalization): median F0 and long-term envelope
+        # per channel, redactions left out; constant memory like the render pass
+        from ._strong import SpeakerStats
+
+        stats = [SpeakerStats(sr=sr, exclude=exclude) for _ in kept]
+        with sf.SoundFile(str(src)) as f_in:
+            for chans in read_blocks(f_in):
+                for acc, c in zip(stats, chans):
+                    acc.push(c)
+        streams = [stream_cls(voices[i], sr=sr, t0_s=a / sr, f0_median=st.f0_median(), ltas=st.ltas())
+                   for i, st in zip(kept, stats)]
+        f0_before = [st.f0 for st in stats]
+    else:
+        streams = [stream_cls(voices[i], sr=sr, t0_s=a / sr) for i in kept]
+        f0_before = [F0Median(sr=sr, exclude=exclude) for _ in kept]
+    f0_after = [F0Median(sr=sr, exclude=exclude) for _ in kept]
 
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=str(dst.parent))
     tmp = Path(tmp_name)
@@ -333,20 +382,11 @@ def render(
                 written += m
 
             with sf.SoundFile(str(src)) as f_in:
-                f_in.seek(a)
-                pos = 0
-                while pos < n:
-                    want = min(block, n - pos)
-                    data = f_in.read(want, dtype="float32", always_2d=True)
-                    if len(data) != want:
-                        raise BadAudio(f"{src.name} ended early: decoded {a + pos + len(data)} of {b} frames")
-                    chans = np.ascontiguousarray(data[:, kept].T)
-                    _check_finite(chans, where=src.name, sr=sr, offset=a + pos)
-                    _redact.apply(chans, sr=sr, spans=span_samples, offset=pos, total=n)
-                    for acc, c in zip(f0_before, chans):
-                        acc.push(c)
+                for chans in read_blocks(f_in):
+                    if method != "strong":  # the stats pass has counted them
+                        for acc, c in zip(f0_before, chans):
+                            acc.push(c)
                     emit([s.push(c) for s, c in zip(streams, chans)])
-                    pos += want
             emit([s.flush() for s in streams])
             if written != n:
                 raise RuntimeError(f"rendered {written} frames for a {n}-frame clip")

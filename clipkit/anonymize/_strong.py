@@ -4,6 +4,13 @@ Pitch is scaled the way librosa.effects.pitch_shift does it (phase-vocoder
 time stretch, then resampling back to real time), but in one pass, with a
 ratio alpha(t) that moves with time and with the spectral envelope replaced:
 
+0. speaker normalization (strong-v2): a stats pass (:class:`SpeakerStats`,
+   constant memory) gives the clip's median F0 and RMS-weighted long-term
+   average envelope; the base pitch ratio is target_f0 / median (the drift
+   rides on top), and the long-term envelope's shape over 300-3300 Hz
+   (tapered outside, long-term power kept) is subtracted from every frame's
+   envelope before step 3, so the keyed warp and gains act on a flattened,
+   speaker-independent envelope;
 1. analysis: 32 ms periodic-Hann frames, hop 8 ms, on an absolute grid
    (frame m is centred on input sample (m - 1) * hop);
 2. per frame, a cepstral spectral envelope E: power smoothed over +-2 bins,
@@ -63,6 +70,11 @@ MAX_BOOST_ACTIVE_DB = 30.0
 ACTIVE_RANGE_DB = 35.0
 ACTIVE_RAMP_DB = 20.0
 CHUNK_FRAMES = 1024  # frames per vectorised step: bounds memory, not results
+# speaker normalization (strong-v2)
+NORM_ENV = 1.0  # share of the speaker's long-term envelope shape divided out (0.85: worse)
+NORM_BAND_HZ = (300.0, 3300.0)  # full strength inside, cosine taper to 0 over NORM_TAPER_OCT
+NORM_TAPER_OCT = 0.5
+MAX_SHIFT_ST = 9.0  # |base pitch shift| onto the target, semitones
 
 
 def _sinc_table(half: int, phases: int, cutoff: float, beta: float) -> np.ndarray:
@@ -118,6 +130,103 @@ def _interp_rows(E: np.ndarray, u: np.ndarray) -> np.ndarray:
     return lo + (hi - lo) * fr
 
 
+def _analysis_tools(sr: int):
+    """Frame length, hop, window and cepstral matrices shared by the stream and the stats pass."""
+    n = 1 << int(round(math.log2(FRAME_S * sr)))
+    K = n // 2 + 1
+    window = (0.5 - 0.5 * np.cos(TWO_PI * np.arange(n) / n)).astype(np.float32)
+    lc = max(4, int(round(LIFTER_S * sr)))
+    le = max(lc + 2, int(round(LIFTER_END_S * sr)))
+    lifter = np.zeros(n, dtype=np.float32)
+    lifter[:lc] = 1.0
+    lifter[lc:le] = np.cos(0.5 * math.pi * np.arange(le - lc) / (le - lc)) ** 2
+    lifter[n - le + 1 :] = lifter[1:le][::-1]
+    # cepstral smoothing is linear in the log spectrum and keeps only le
+    # quefrencies, so instead of an irfft/rfft pair per frame it is two
+    # thin cosine matrices: log spectrum -> kept cepstrum (K, le) ->
+    # envelope (le, K). (Built analytically: an SVD would wake OpenBLAS's
+    # thread pool, whose spinning costs more CPU than the whole chain.)
+    k_ = np.arange(K)[:, None]
+    q_ = np.arange(le)[None, :]
+    a_k = np.where((k_ == 0) | (k_ == n // 2), 1.0, 2.0)
+    cep_a = (a_k * np.cos(TWO_PI * k_ * q_ / n) / n).astype(np.float32)
+    b_q = np.where(q_ == 0, 1.0, 2.0) * lifter[:le][None, :]
+    cep_b = (b_q * np.cos(TWO_PI * k_ * q_ / n)).T.astype(np.float32)
+    return n, n // 4, window, cep_a, cep_b
+
+
+def _log_envelope(power: np.ndarray, cep_a, cep_b, rel_floor, abs_floor) -> np.ndarray:
+    """Cepstral log-magnitude envelope (T, K) of power spectra (T, K)."""
+    # smooth power over +-2 bins, floor relative to the frame peak
+    sm = power * np.float32(0.375)
+    sm[:, 1:] += np.float32(0.25) * power[:, :-1]
+    sm[:, :-1] += np.float32(0.25) * power[:, 1:]
+    sm[:, 2:] += np.float32(0.0625) * power[:, :-2]
+    sm[:, :-2] += np.float32(0.0625) * power[:, 2:]
+    sm += sm.max(axis=1, keepdims=True) * rel_floor + abs_floor
+    logmag = np.float32(0.5) * np.log(sm)
+    return _matmul(_matmul(logmag, cep_a), cep_b)
+
+
+class SpeakerStats:
+    """Stats pass for speaker normalization: median F0 and long-term average envelope.
+
+    Constant memory: a 1-cent F0 histogram (:class:`F0Median`) and one
+    (K,) sum of per-frame cepstral log envelopes weighted by frame RMS
+    (loud, voiced frames dominate; silence counts for nothing). Frames
+    overlapping ``exclude`` (redactions, sample ranges relative to the first
+    pushed sample) are skipped.
+    """
+
+    def __init__(self, *, sr: int, exclude=()):
+        from ._f0 import F0Median
+
+        self.sr = int(sr)
+        self.n, self.hop, self.window, self.cep_a, self.cep_b = _analysis_tools(self.sr)
+        self.abs_floor = np.float32((1e-6 * self.n) ** 2)
+        self.rel_floor = np.float32(10 ** (ENV_FLOOR_DB / 10))
+        self.exclude = [(int(a), int(b)) for a, b in exclude]
+        self.f0 = F0Median(sr=self.sr, exclude=self.exclude)
+        self.acc = np.zeros(self.n // 2 + 1)
+        self.wsum = 0.0
+        self._buf = np.zeros(0, dtype=np.float32)
+        self._buf_start = 0
+
+    def push(self, x: np.ndarray) -> None:
+        x = np.asarray(x, dtype=np.float32)
+        self.f0.push(x)
+        buf = np.concatenate([self._buf, x])
+        n, hop = self.n, self.hop
+        count = 0 if len(buf) < n else 1 + (len(buf) - n) // hop
+        for s in range(0, count, CHUNK_FRAMES):
+            c = min(CHUNK_FRAMES, count - s)
+            seg = buf[s * hop : s * hop + (c - 1) * hop + n]
+            fr = np.lib.stride_tricks.sliding_window_view(seg, n)[::hop][:c]
+            starts = self._buf_start + (s + np.arange(c)) * hop
+            keep = np.ones(c, dtype=bool)
+            for a, b in self.exclude:
+                keep &= ~((starts < b) & (starts + n > a))
+            if not keep.any():
+                continue
+            X = np.fft.rfft(fr[keep] * self.window, axis=1)
+            power = X.real**2 + X.imag**2
+            E = _log_envelope(power, self.cep_a, self.cep_b, self.rel_floor, self.abs_floor)
+            w = np.sqrt(power.sum(axis=1)).astype(np.float64)
+            self.acc += w @ E.astype(np.float64)
+            self.wsum += float(w.sum())
+        self._buf = buf[count * hop :]
+        self._buf_start += count * hop
+
+    def f0_median(self) -> float | None:
+        return self.f0.median()
+
+    def ltas(self) -> np.ndarray | None:
+        """Long-term average log envelope (K,), rounded (block-size independent), or None."""
+        if self.wsum <= 1e-6:
+            return None
+        return np.round(self.acc / self.wsum, 4)
+
+
 class StrongStream:
     """Streaming strong anonymizer for one channel.
 
@@ -137,36 +246,19 @@ class StrongStream:
     aligned with them.
     """
 
-    def __init__(self, voice: Voice, *, sr: int, t0_s: float = 0.0):
+    def __init__(self, voice: Voice, *, sr: int, t0_s: float = 0.0,
+                 f0_median: float | None = None, ltas: np.ndarray | None = None):
         self.sr = int(sr)
         self.t0_s = float(t0_s)
-        n = 1 << int(round(math.log2(FRAME_S * sr)))
+        n, hop, self.window, self.cep_a, self.cep_b = _analysis_tools(self.sr)
         self.n = n
-        self.hop = n // 4  # 75 % overlap; the overlap-add code relies on n == 4 * hop
+        self.hop = hop  # 75 % overlap; the overlap-add code relies on n == 4 * hop
         self.K = n // 2 + 1
-        self.window = (0.5 - 0.5 * np.cos(TWO_PI * np.arange(n) / n)).astype(np.float32)
         self.window_sq = self.window**2
         k = np.arange(self.K)
         self.bin_omega = (TWO_PI * k / n).astype(np.float32)  # rad/sample
         self.expected_advance = (self.bin_omega * self.hop).astype(np.float32)
         self.bins = k.astype(np.float32)
-        lc = max(4, int(round(LIFTER_S * sr)))
-        le = max(lc + 2, int(round(LIFTER_END_S * sr)))
-        lifter = np.zeros(n, dtype=np.float32)
-        lifter[:lc] = 1.0
-        lifter[lc:le] = np.cos(0.5 * math.pi * np.arange(le - lc) / (le - lc)) ** 2
-        lifter[n - le + 1 :] = lifter[1:le][::-1]
-        # cepstral smoothing is linear in the log spectrum and keeps only le
-        # quefrencies, so instead of an irfft/rfft pair per frame it is two
-        # thin cosine matrices: log spectrum -> kept cepstrum (K, le) ->
-        # envelope (le, K). (Built analytically: an SVD would wake OpenBLAS's
-        # thread pool, whose spinning costs more CPU than the whole chain.)
-        k_ = np.arange(self.K)[:, None]
-        q_ = np.arange(le)[None, :]
-        a_k = np.where((k_ == 0) | (k_ == n // 2), 1.0, 2.0)
-        self.cep_a = (a_k * np.cos(TWO_PI * k_ * q_ / n) / n).astype(np.float32)
-        b_q = np.where(q_ == 0, 1.0, 2.0) * lifter[:le][None, :]
-        self.cep_b = (b_q * np.cos(TWO_PI * k_ * q_ / n)).T.astype(np.float32)
         self.abs_floor = np.float32((1e-6 * n) ** 2)
         self.rel_floor = np.float32(10 ** (ENV_FLOOR_DB / 10))
         self.max_boost = np.float32(MAX_BOOST_DB * math.log(10) / 20)
@@ -174,6 +266,7 @@ class StrongStream:
         self.active_range = np.float32(ACTIVE_RANGE_DB * math.log(10) / 20)
         self.ramp_scale = np.float32(1.0 / (ACTIVE_RAMP_DB * math.log(10) / 20))
         self._setup_voice(voice)
+        self._setup_normalization(f0_median, ltas)
 
         # analysis side
         self.in_buf = np.zeros(n - self.hop, dtype=np.float32)  # left zero padding
@@ -232,11 +325,36 @@ class StrongStream:
         self.env_freq = np.array([TWO_PI / d.period_s for d in drifts])
         self.env_phase = np.array([d.phase for d in drifts])
 
+    def _setup_normalization(self, f0_median: float | None, ltas: np.ndarray | None) -> None:
+        """Base pitch shift onto the keyed target F0, and the speaker's envelope shape to divide out."""
+        v = self.voice
+        if f0_median is None or not f0_median > 0:
+            self.base_st = v.semitones  # nothing voiced: the keyed shift of v1
+        else:
+            # no minimum shift: a speaker already at the target stays there
+            # (a forced +-3 st measured worse: it re-spreads speakers by F0)
+            st = 12.0 * math.log2(v.target_f0_hz / f0_median)
+            self.base_st = float(np.clip(st, -MAX_SHIFT_ST, MAX_SHIFT_ST))
+        self.env_norm = np.zeros(self.K, dtype=np.float32)
+        if ltas is not None and NORM_ENV > 0:
+            grid_hz = np.arange(self.K) * self.sr / self.n
+            lo, hi = NORM_BAND_HZ[0], min(NORM_BAND_HZ[1], 0.45 * self.sr)
+            band = (grid_hz >= lo) & (grid_hz <= hi)
+            lg = np.log2(np.maximum(grid_hz, 1.0))
+            d = np.maximum(np.log2(lo) - lg, lg - np.log2(hi)).clip(0.0, None) / NORM_TAPER_OCT
+            w = np.where(d < 1.0, 0.5 + 0.5 * np.cos(math.pi * np.minimum(d, 1.0)), 0.0)
+            L = np.asarray(ltas, dtype=np.float64)
+            D = NORM_ENV * w * (L - L[band].mean())
+            # keep the long-term power: dividing out formant peaks would
+            # otherwise lower the level by 10-20 dB
+            D -= 0.5 * math.log(np.sum(np.exp(2 * L)) / np.sum(np.exp(2 * (L - D))))
+            self.env_norm = D.astype(np.float32)
+
     def _alpha_hops(self, j: np.ndarray) -> np.ndarray:
         """Pitch ratio for input hop ``j`` (samples [j*hop, (j+1)*hop)), from absolute time."""
         t = self.t0_s + (j + 0.5) * self.hop / self.sr
         v = self.voice
-        return 2.0 ** ((v.semitones + sum(_drift(d, t) for d in v.pitch_drift)) / 12.0)
+        return 2.0 ** ((self.base_st + sum(_drift(d, t) for d in v.pitch_drift)) / 12.0)
 
     def _envelope_params(self, t: np.ndarray):
         """Warp source points (T, P) in bins and gain coefficients (T, 1 + N_BANDS) at times ``t``."""
@@ -396,15 +514,7 @@ class StrongStream:
 
         X = np.fft.rfft(frames * self.window, axis=1)
         power = X.real**2 + X.imag**2
-        # envelope: smooth power over +-2 bins, floor relative to the frame peak
-        sm = power * np.float32(0.375)
-        sm[:, 1:] += np.float32(0.25) * power[:, :-1]
-        sm[:, :-1] += np.float32(0.25) * power[:, 1:]
-        sm[:, 2:] += np.float32(0.0625) * power[:, :-2]
-        sm[:, :-2] += np.float32(0.0625) * power[:, 2:]
-        sm += sm.max(axis=1, keepdims=True) * self.rel_floor + self.abs_floor
-        logmag = np.float32(0.5) * np.log(sm)
-        E = _matmul(_matmul(logmag, self.cep_a), self.cep_b)
+        E = _log_envelope(power, self.cep_a, self.cep_b, self.rel_floor, self.abs_floor)
 
         # instantaneous frequency (rad/sample) of every bin
         phase = np.angle(X)
@@ -426,7 +536,9 @@ class StrongStream:
         self.last_pos = int(pos[-1])
 
         # target envelope on the output grid, read at alpha * f
-        Ew = _interp_rows(E, _matmul(src_bins, self.warp_basis))
+        # speaker normalization: the speaker's long-term envelope shape is
+        # divided out before the keyed warp, tilt and band gains
+        Ew = _interp_rows(E - self.env_norm, _matmul(src_bins, self.warp_basis))
         mean = Ew.mean(axis=1, keepdims=True)
         E_out = mean + np.float32(self.voice.contrast) * (Ew - mean) + _matmul(gains, self.gain_basis)
         scaled = alpha[:, None] * self.bins[None, :]
@@ -467,7 +579,10 @@ class StrongStream:
         # digital silence stays silent
         level_db = 10 * np.log10(power.max(axis=1) + 1e-30)
         gate = np.clip((level_db - HB_GATE_DB) / 10.0, 0.0, 1.0).astype(np.float32)
-        mag = np.exp(E_out) * ramp * (gate[:, None] * np.float32(HB_GAIN))
+        # fades out as alpha approaches 1 (nothing left to fill): continuous in
+        # alpha, and frame by frame, so the chunking cannot change the output
+        fade = np.clip((1.0 - alpha) * 10.0, 0.0, 1.0).astype(np.float32)
+        mag = np.exp(E_out) * ramp * ((gate * fade)[:, None] * np.float32(HB_GAIN))
         ph = _HB_PHASES[m % len(_HB_PHASES)][:, :K]
         Y = np.empty_like(mag, dtype=np.complex64)
         Y.real = mag * np.cos(ph)

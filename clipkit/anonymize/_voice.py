@@ -8,34 +8,48 @@ drawn from 32 HMAC-derived bits:
 * pitch: a base shift ``semitones`` (up or down) plus two slow sinusoidal
   drifts (periods 4-8 s and 6-10 s, keyed phases, combined amplitude
   1.0-1.5 st). ``3 + drift <= |semitones| <= 6.5 + drift``, so the
-  instantaneous shift never comes closer than 3 semitones to zero;
+  instantaneous shift never comes closer than 3 semitones to zero. The
+  "pitch" method shifts by it; strong-v2 instead moves the clip's median F0
+  onto ``target_f0_hz`` (keyed, per role) and uses ``semitones`` only for
+  clips with nothing voiced (and its sign for the warp direction);
 * formant warp: a global envelope shift ``warp_octaves`` that always moves
-  against the pitch (pitch up -> formants down and vice versa), with its own
+  against ``semitones`` (keyed up -> formants down and vice versa), with its own
   drift, plus four keyed breakpoints (jittered output frequency, local
-  offset +-0.15 octave that drifts too): a non-uniform, slowly moving
+  offset +-0.2 octave that drifts too): a non-uniform, slowly moving
   piecewise-linear frequency warp that no single resampling can undo;
 * envelope contrast (0.7-1.4: flattened to sharpened formants), spectral
   tilt 1-4 dB/octave either way with drift, and six formant-band gains of
-  +-7 dB with drifts of up to 4 dB.
+  +-13 dB with drifts of up to 4 dB.
 
 Why these ranges (bench/privacy.py --quick: resemblyzer attacker, 10 synthetic
 voices, caller role; EER % for ignorant / lazy / shift-back / multi-key /
 sweep, then rho F0 and pocketsphinx WER; no anonymization: 0 %, WER 22):
 
+strong-v1 (keyed shift of the speaker's own pitch, |shift| >= 3 st):
+
 * formants with the pitch, 0.08-0.2 oct, gains +-4.5 dB: 20/28/20/8/13, rho 0.85
 * the same widened (0.12-0.3 oct, +-7 dB, offsets +-0.12): 27/33/27/16/18
-* formants against the pitch (these ranges): 27/32/22/20/28, rho 0.80, WER 67
+* formants against the pitch (0.12-0.18 / 0.24-0.30 oct, +-7 dB, offsets
+  +-0.15): 27/32/22/20/28, rho 0.80, WER 67
   (the "pitch" method: 28/44/22/6/5, rho 0.96, WER 87)
-* 0.17-0.35 oct, +-9 dB, offsets +-0.2: 30/38/23/26/29, rho 0.75, WER 81
-* 0.35-0.45 oct, +-12 dB, offsets +-0.25: 40/45/27/32/30, rho 0.73 -- a
-  caricature; intelligibility would not survive.
 
-Moving formants against the pitch is what defeats the sweep and multi-key
-attackers most; beyond these ranges each EER point costs a lot of
-intelligibility. CIs are +-15 points with 10 voices.
+strong-v2 (speaker normalization: median F0 -> keyed target, long-term
+envelope divided out; see :mod:`clipkit.anonymize._strong`), v1 ranges
+unless stated:
+
+* 85 % envelope normalization, minimum shift 3 st: 23/30/27/20/32, rho 0.78, WER 49
+* 100 %: 26/35/29/22/37; without a minimum shift: 28/35/29/23/35, WER 37
+* + warp 0.17-0.23 / 0.29-0.35 oct, offsets +-0.2, gains +-9 dB: 30/45/32/30/38, WER 48
+* + caller target F0 narrowed to 140-152 Hz: 33/42/33/27/39 (not kept)
+* gains +-11 dB: 32/47/33/32/38; +-13 dB (kept): 35/48/33/33/40, rho 0.78, WER 49
+
+Normalization lowers WER (speakers move less on average: towards a
+mid-range target instead of 4-8 st away) and that budget is spent on wider
+keyed ranges. CIs are +-15 points with 10 voices.
 
 Caller and agent draw from disjoint regions: a caller's formants move by
-0.12-0.18 octave, an agent's by 0.24-0.30, and the warp drift (<= 0.03)
+0.17-0.23 octave, an agent's by 0.29-0.35 (and their target F0s are
+130-160 Hz vs 170-205 Hz), and the warp drift (<= 0.03)
 cannot close the gap, so the two voices on one call never coincide, not even
 for a moment. A mixed (mono) recording may take any value in 0.12-0.30.
 """
@@ -55,19 +69,23 @@ MIN_SECRET_BYTES = 16
 MIN_SHIFT_ST = 3.0
 SHIFT_SPAN_ST = 3.5  # |base| in [3 + drift, 3 + drift + span]
 DRIFT_ST = (1.0, 1.5)  # combined amplitude of the two pitch drifts
-CALLER_WARP_OCT = (0.12, 0.18)  # |global formant shift|, octaves
-AGENT_WARP_OCT = (0.24, 0.30)
+CALLER_WARP_OCT = (0.17, 0.23)  # |global formant shift|, octaves
+AGENT_WARP_OCT = (0.29, 0.35)
 WARP_DRIFT_OCT = (0.02, 0.03)
 BREAK_HZ = (450.0, 1050.0, 1800.0, 2700.0)  # nominal breakpoints at 8 kHz
 BREAK_JITTER = 0.12  # relative, keyed
-BREAK_OFFSET_OCT = 0.15  # keyed local warp, +-
+BREAK_OFFSET_OCT = 0.2  # keyed local warp, +-
 BREAK_DRIFT_OCT = 0.07
 TILT_DB_OCT = (1.0, 4.0)  # |tilt|, dB per octave
 TILT_DRIFT_DB_OCT = 1.5
-BAND_GAIN_DB = 7.0  # six bands, +-
+BAND_GAIN_DB = 13.0  # six bands, +-
 BAND_DRIFT_DB = 4.0
 CONTRAST = (0.7, 1.4)
 N_BANDS = 6
+# strong-v2 speaker normalization: the clip's median F0 is mapped onto a keyed
+# target (log-uniform in the role's region); callers and agents are disjoint
+CALLER_TARGET_F0_HZ = (130.0, 160.0)
+AGENT_TARGET_F0_HZ = (170.0, 205.0)
 
 _DOMAIN = b"clipkit/voice/v1"
 
@@ -98,12 +116,12 @@ class Voice:
         "caller", "agent" or "mixed".
     semitones : float
         Base pitch shift in semitones (|value| >= 4). The ``"pitch"``
-        method uses only this.
+        method uses only this; strong-v2 only where nothing is voiced.
     pitch_drift : tuple of Drift
         Added to ``semitones``; amplitudes in semitones, periods 4-10 s.
     warp_octaves : float
         Global formant (spectral-envelope) shift in octaves, always of the
-        opposite sign to ``semitones``; 0.12-0.18 for callers, 0.24-0.30 for
+        opposite sign to ``semitones``; 0.17-0.23 for callers, 0.29-0.35 for
         agents.
     warp_drift : Drift
         Added to ``warp_octaves`` (octaves).
@@ -121,6 +139,8 @@ class Voice:
     band_gains_db : tuple of float
         Gains of six formant bands (dB).
     band_drifts : tuple of Drift
+    target_f0_hz : float
+        Median F0 the strong method maps every speaker onto (before drift).
     """
 
     role: str
@@ -136,6 +156,7 @@ class Voice:
     tilt_drift: Drift
     band_gains_db: tuple
     band_drifts: tuple
+    target_f0_hz: float = 150.0
 
     def __repr__(self) -> str:
         return f"Voice(role={self.role!r}, <keyed parameters hidden>)"
@@ -235,6 +256,10 @@ def derive_voice(secret: bytes, *, voice_id: str, role: str) -> Voice:
     tilt_drift = u.drift(TILT_DRIFT_DB_OCT * u(0.5, 1.0), (2.0, 10.0))
     band_gains = tuple(u(-BAND_GAIN_DB, BAND_GAIN_DB) for _ in range(N_BANDS))
     band_drifts = tuple(u.drift(BAND_DRIFT_DB * u(0.5, 1.0), (2.0, 10.0)) for _ in range(N_BANDS))
+    # drawn last: every parameter above is unchanged from v1
+    f_lo, f_hi = (CALLER_TARGET_F0_HZ if role == "caller" else AGENT_TARGET_F0_HZ if role == "agent"
+                  else (CALLER_TARGET_F0_HZ[0], AGENT_TARGET_F0_HZ[1]))
+    target_f0 = math.exp(u(math.log(f_lo), math.log(f_hi)))
     return Voice(
         role=role,
         semitones=semitones,
@@ -249,4 +274,5 @@ def derive_voice(secret: bytes, *, voice_id: str, role: str) -> Voice:
         tilt_drift=tilt_drift,
         band_gains_db=band_gains,
         band_drifts=band_drifts,
+        target_f0_hz=target_f0,
     )
