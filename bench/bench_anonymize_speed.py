@@ -19,7 +19,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
 
 from clipkit.anonymize import anonymize, derive_voice  # noqa: E402
 from clipkit.anonymize.synth import speech_like  # noqa: E402
