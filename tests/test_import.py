@@ -327,3 +327,30 @@ def test_wav_truncation_check_reads_chunk_sizes(tmp_path):
     data[idx + 4: idx + 8] = struct.pack("<I", 400)
     p.write_bytes(bytes(data))
     assert _declared_wav_data_bytes(p) == (400, 200)
+
+
+def test_locked_database_is_a_clear_error_and_leaves_nothing(home, make_audio, monkeypatch):
+    import json
+    import sqlite3
+
+    from click.testing import CliRunner
+
+    from clipkit import db as dbmod
+    from clipkit.cli import cli
+
+    monkeypatch.setattr(dbmod, "BUSY_TIMEOUT_S", 0.3)
+    dbmod.connect(home).close()  # migrations applied before the other process takes the lock
+    holder = sqlite3.connect(str(home.db_path))
+    holder.execute("BEGIN IMMEDIATE")  # another process in the middle of a write
+    try:
+        r = CliRunner().invoke(cli, ["import", str(make_audio()), "--caller", "C-1", "--agent", "E-1",
+                                     "--home", str(home.root), "--json"])
+    finally:
+        holder.rollback()
+        holder.close()
+    assert r.exit_code == 1
+    error = json.loads(r.stdout)["error"]
+    assert error["code"] == "database_busy" and "locked by another clipkit process" in error["message"]
+    assert store_files(home) == []
+    with dbmod.connect(home) as database:
+        assert database["recordings"].count == 0
