@@ -136,6 +136,24 @@ def _plain(error: Exception) -> str:
     return text.split(": ", 1)[-1].strip() if "Error" in text else text
 
 
+def wav_chunks(path: str | os.PathLike) -> list[tuple[bytes, int, int]] | None:
+    """``(id, offset of the chunk's body, declared size)`` of each chunk of a RIFF WAVE file.
+
+    Reads only the 8-byte chunk headers. Returns None when the file is not RIFF/WAVE.
+    """
+    p = Path(path)
+    out = []
+    with open(p, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        while len(hdr := f.read(8)) == 8:
+            cid, size = hdr[:4], struct.unpack("<I", hdr[4:])[0]
+            out.append((cid, f.tell(), size))
+            f.seek(size + (size & 1), os.SEEK_CUR)
+    return out
+
+
 def _declared_wav_data_bytes(path: Path) -> tuple[int, int] | None:
     """(declared, present) sizes of a RIFF WAV ``data`` chunk, or None if not a plain RIFF.
 
@@ -143,20 +161,10 @@ def _declared_wav_data_bytes(path: Path) -> tuple[int, int] | None:
     truncated upload would import as a shorter call; the header still says
     how long it was meant to be.
     """
-    with open(path, "rb") as f:
-        head = f.read(12)
-        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            return None
-        size = path.stat().st_size
-        while True:
-            chunk = f.read(8)
-            if len(chunk) < 8:
-                return None
-            cid, length = chunk[:4], struct.unpack("<I", chunk[4:])[0]
-            if cid == b"data":
-                present = size - f.tell()
-                return length, present
-            f.seek(length + (length & 1), os.SEEK_CUR)
+    for cid, offset, size in wav_chunks(path) or []:
+        if cid == b"data":
+            return size, Path(path).stat().st_size - offset
+    return None
 
 
 def validate(path: str | os.PathLike, *, max_duration_s: float | None = None) -> AudioInfo:

@@ -156,6 +156,21 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
+def parse_iso(text: str, *, name: str) -> datetime:
+    """Parse an ISO 8601 time given by a user; a naive time is taken as UTC.
+
+    Raises
+    ------
+    BadInput
+        Naming the option and the value.
+    """
+    try:
+        t = datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise BadInput(f"{name} {text!r} is not an ISO 8601 date/time (e.g. 2026-05-01T14:30:00+02:00)") from None
+    return t if t.tzinfo is not None else t.replace(tzinfo=timezone.utc)
+
+
 def utc_iso(text: str | None, *, name: str) -> str | None:
     """Parse an ISO 8601 time (naive = UTC) and return it in UTC, the form stored (see :func:`now_iso`).
 
@@ -163,10 +178,4 @@ def utc_iso(text: str | None, *, name: str) -> str | None:
     """
     if text is None:
         return None
-    try:
-        t = datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise BadInput(f"{name} {text!r} is not an ISO 8601 date/time (e.g. 2026-05-01T14:30:00+02:00)") from None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=timezone.utc)
-    return t.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    return parse_iso(text, name=name).astimezone(timezone.utc).isoformat(timespec="microseconds")

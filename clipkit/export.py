@@ -42,7 +42,7 @@ from pathlib import Path
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from . import auditlog, consent, library, policy, rendering
+from . import audio, auditlog, consent, library, policy, rendering
 from .db import now_iso, transaction
 from .errors import BadAudio, BadInput, ClipkitError, NotFound
 from .home import Home
@@ -178,24 +178,18 @@ def plain_wav_info(path: Path) -> dict:
     BadAudio
         If the file is not a plain 16-bit PCM WAV.
     """
-    with open(path, "rb") as f:
-        head = f.read(12)
-        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            raise BadAudio(f"{path.name}: not a RIFF/WAVE file")
-        chunks, fmt, data_bytes = [], None, None
-        while True:
-            hdr = f.read(8)
-            if len(hdr) < 8:
-                break
-            cid, size = hdr[:4], struct.unpack("<I", hdr[4:])[0]
-            chunks.append(cid)
-            if cid == b"fmt ":
+    found = audio.wav_chunks(path)
+    if found is None:
+        raise BadAudio(f"{path.name}: not a RIFF/WAVE file")
+    chunks = [cid for cid, _, _ in found]
+    fmt, data_bytes = None, None
+    for cid, offset, size in found:
+        if cid == b"fmt ":
+            with open(path, "rb") as f:
+                f.seek(offset)
                 fmt = f.read(size)
-                f.seek(size % 2, 1)
-            else:
-                if cid == b"data":
-                    data_bytes = size
-                f.seek(size + size % 2, 1)
+        elif cid == b"data":
+            data_bytes = size
     if chunks != [b"fmt ", b"data"] or fmt is None or len(fmt) < 16:
         names = ", ".join(c.decode("latin-1").strip() for c in chunks)
         raise BadAudio(f"{path.name}: the WAV has chunks [{names}], expected only fmt and data")

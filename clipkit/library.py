@@ -15,14 +15,14 @@ import re
 import secrets
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from . import audio, auditlog, parties
-from .db import now_iso, transaction
+from .db import now_iso, parse_iso, transaction
 from .errors import BadAudio, BadInput, ClipkitError, NotFound, PolicyRefusal
 from .home import LEGAL_BASES, Home
 
@@ -128,16 +128,8 @@ class ImportResult:
 
 
 def parse_time(text: str | None, *, name: str) -> str | None:
-    """Parse an ISO 8601 time; a naive time is taken as UTC. Returns ISO text or None."""
-    if text is None:
-        return None
-    try:
-        t = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise BadInput(f"{name} {text!r} is not an ISO 8601 date/time (e.g. 2026-05-01T14:30:00+02:00)") from None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=timezone.utc)
-    return t.isoformat()
+    """Parse an ISO 8601 time; a naive time is taken as UTC. Returns ISO text (offset kept) or None."""
+    return None if text is None else parse_iso(text, name=name).isoformat()
 
 
 def retention_date(recorded_at: str, *, home: Home, purposes: tuple[str, ...] = ("quality",)) -> str:

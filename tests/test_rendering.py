@@ -7,20 +7,10 @@ import struct
 
 import pytest
 
-from clipkit import consent, library, rendering
+from clipkit import audio, consent, library, rendering
 from clipkit import db as dbmod
 from clipkit.errors import BadInput, ClipkitError, KeyFileError, PolicyRefusal
 from clipkit.home import open_home
-
-
-def riff_chunks(data: bytes) -> list[bytes]:
-    assert data[:4] == b"RIFF" and data[8:12] == b"WAVE"
-    pos, ids = 12, []
-    while pos + 8 <= len(data):
-        cid, size = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
-        ids.append(cid)
-        pos += 8 + size + (size & 1)
-    return ids
 
 
 def render(db, home, clip_id, **kw):
@@ -34,7 +24,7 @@ def test_render_stores_a_plain_16_bit_wav_under_an_opaque_name(db, home, clip):
     current = rendering.current_rendering(db, library.get_clip(db, clip["id"]))
     path = home.root / current["path"]
     data = path.read_bytes()
-    assert riff_chunks(data) == [b"fmt ", b"data"]
+    assert [cid for cid, _, _ in audio.wav_chunks(path)] == [b"fmt ", b"data"]
     assert struct.unpack("<H", data[34:36])[0] == 16  # bits per sample
     assert "angry" not in path.name.lower() and str(clip["id"]) != path.stem
     assert out["method"] == "strong" and not out["skipped"]
