@@ -90,5 +90,5 @@ with st.expander("Withdraw clips by hand"):
             if not ids:
                 st.error("Give one or more clip ids, e.g. 12, 14")
             else:
-                changed = access.withdraw_clips(db, user, ids, reason=why)
+                changed = access.withdraw_clips(db, user, ids, reason=why, home=home)
                 st.success(f"Withdrawn: {', '.join(map(str, changed)) or 'none (already withdrawn)'}")

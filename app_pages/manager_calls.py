@@ -143,7 +143,7 @@ with st.expander("Record an objection heard in this call"):
     if st.button("Record objection", key="obj_submit", icon=":material/front_hand:"):
         with _ui.errors():
             out = access.record_in_call_objection(db, user, rid, party=party, at_s=at_s, purpose=purpose,
-                                                  note=obj_note or None)
+                                                  note=obj_note or None, home=home)
             recalled = (out.get("recall") or {}) if isinstance(out, dict) else {}
             msg = f"Objection of the {party} to {purpose} use recorded at {at_s:.2f} s."
             n = recalled.get("clips") if isinstance(recalled, dict) else None

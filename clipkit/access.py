@@ -368,7 +368,7 @@ def all_tags(db: Database, user: User) -> list[str]:
 
 def record_in_call_objection(
     db: Database, user: User, recording_id: int, *, party: str, at_s: float, purpose: str = "training",
-    note: str | None = None,
+    note: str | None = None, home: Home | None = None,
 ) -> dict:
     """Record that the caller or agent objected during a call, with the moment as evidence.
 
@@ -381,7 +381,7 @@ def record_in_call_objection(
     rec = library.get_recording(db, recording_id)
     return consent.record(
         db, party_ref=rec[f"{party}_ref"], purpose=purpose, event="objection_made", actor=user.name,
-        channel="in_call", note=note, evidence={"recording_id": recording_id, "seconds": float(at_s)},
+        channel="in_call", note=note, evidence={"recording_id": recording_id, "seconds": float(at_s)}, home=home,
     )
 
 
@@ -419,7 +419,7 @@ def record_consent(
     kwargs = dict(purpose=purpose, event=event, actor=user.name, channel=channel or None, note=note or None,
                   evidence=evidence, effective=effective or None)
     if party_ref:
-        return consent.record(db, party_ref=party_ref, **kwargs)
+        return consent.record(db, party_ref=party_ref, home=home, **kwargs)
     if not identifier or not identifier.strip():
         raise BadInput("give the party's identifier (phone, customer or employee number)")
     return consent.record_for(db, home, identifier, **kwargs)
@@ -471,10 +471,12 @@ def recalls(db: Database, user: User) -> list[dict]:
     return export.recalls(db)
 
 
-def withdraw_clips(db: Database, user: User, clip_ids: Sequence[int], *, reason: str) -> list[int]:
+def withdraw_clips(
+    db: Database, user: User, clip_ids: Sequence[int], *, reason: str, home: Home | None = None,
+) -> list[int]:
     """Recall clips by hand (status withdrawn); returns those newly withdrawn."""
     user = require(db, user, "recall")
-    return export.withdraw_clips(db, list(clip_ids), actor=user.name, reason=reason)
+    return export.withdraw_clips(db, list(clip_ids), actor=user.name, reason=reason, home=home)
 
 
 def exports_containing(db: Database, user: User, clip_ids: Sequence[int]) -> list[dict]:

@@ -217,6 +217,7 @@ def record(
     note: str | None = None,
     evidence: dict | None = None,
     effective: str | None = None,
+    home=None,
 ) -> dict:
     """Append one consent/objection event and update the party's status.
 
@@ -286,7 +287,7 @@ def record(
         if purpose == "training" and event in STOPPING_EVENTS:
             from . import export  # export imports this module; resolve at call time
 
-            recall = export.recall_party(db, party_ref, actor=actor.strip(), reason=event)
+            recall = export.recall_party(db, party_ref, actor=actor.strip(), reason=event, home=home)
     out = {"seq": seq, **row}
     rec, sec = out.pop("evidence_recording_id"), out.pop("evidence_s")
     out["evidence"] = None if rec is None else {"recording_id": rec, "seconds": sec}
@@ -396,6 +397,6 @@ def record_for(db: Database, home, identifier: str, **kwargs) -> dict:
         _validate_evidence(db, evidence, known)
     with transaction(db):
         party = resolve_party(db, home, identifier, create=True)
-        out = record(db, party_ref=party["ref"], **kwargs)
+        out = record(db, party_ref=party["ref"], home=home, **kwargs)
     out["label"] = party["label"]
     return out

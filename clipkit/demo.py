@@ -72,7 +72,7 @@ def build(home_dir: str | Path, *, samples: Path = SAMPLES, out=sys.stdout) -> d
             if objection:
                 consent.record(
                     db, party_ref=rec[f"{objection['party']}_ref"], purpose=objection["purpose"],
-                    event="objection_made", actor=ACTOR, channel="in_call",
+                    event="objection_made", actor=ACTOR, channel="in_call", home=home,
                     note="Said during the call that it must not be used for training.",
                     evidence={"recording_id": res.id, "seconds": objection["at_s"]},
                 )

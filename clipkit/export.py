@@ -42,7 +42,7 @@ from pathlib import Path
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from . import audio, auditlog, consent, library, policy, rendering
+from . import audio, auditlog, consent, library, policy, rendering, retention
 from .db import now_iso, transaction
 from .errors import BadAudio, BadInput, ClipkitError, NotFound
 from .home import Home
@@ -445,12 +445,14 @@ def _write_folder(home: Home, dest: Path, final: Path, export_id: str, items: li
 
 
 def withdraw_clips(db: Database, clip_ids: Sequence[int], *, actor: str, reason: str,
-                   party_ref: str | None = None) -> list[int]:
+                   party_ref: str | None = None, home: Home | None = None) -> list[int]:
     """Withdraw clips (status ``withdrawn``, approval cleared); returns those newly withdrawn.
 
     Runs in the caller's transaction when there is one. Logs ``clip.withdraw``
     with the clips, the reason, the party (by ref) when it is a recall, and
-    the exports that contained the clips.
+    the exports that contained the clips. With ``home`` (its retention
+    rules), the recordings' keep-until dates are recomputed in the same
+    transaction: a withdrawn clip no longer keeps its call for training.
     """
     if not reason or not str(reason).strip():
         raise BadInput("a withdrawal needs a reason")
@@ -474,10 +476,16 @@ def withdraw_clips(db: Database, clip_ids: Sequence[int], *, actor: str, reason:
             if party_ref is not None:
                 data["party"] = party_ref
             auditlog.append(db, kind="clip.withdraw", actor=actor, data=data)
+            if home is not None:
+                marks = ",".join("?" * len(changed))
+                for (rid,) in db.execute(
+                    f"SELECT DISTINCT recording_id FROM clips WHERE id IN ({marks}) ORDER BY 1", changed
+                ).fetchall():
+                    retention.refresh(db, home, rid)
     return changed
 
 
-def recall_party(db: Database, party_ref: str, *, actor: str, reason: str) -> dict:
+def recall_party(db: Database, party_ref: str, *, actor: str, reason: str, home: Home | None = None) -> dict:
     """Withdraw every clip a party is heard in, at once, exported or not.
 
     Called by :func:`clipkit.consent.record` for an objection to, or a
@@ -495,7 +503,7 @@ def recall_party(db: Database, party_ref: str, *, actor: str, reason: str) -> di
            WHERE r.caller_ref = ? OR r.agent_ref = ? ORDER BY c.id""",
         [party_ref, party_ref],
     )]
-    changed = withdraw_clips(db, clip_ids, actor=actor, reason=reason, party_ref=party_ref)
+    changed = withdraw_clips(db, clip_ids, actor=actor, reason=reason, party_ref=party_ref, home=home)
     exports = [e["export_id"] for e in exports_containing(db, changed)] if changed else []
     return {"party": party_ref, "clips": changed, "exports": exports}
 

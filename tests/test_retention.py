@@ -109,6 +109,26 @@ def test_recordings_shows_the_date_purge_will_use_after_a_recall(db, home, make_
     assert row["retention_until"] == due[0]["retention_until"] == "2026-04-10T09:00:00+01:00"
 
 
+@pytest.mark.parametrize("how", ["objection", "consent_withdrawn", "by_hand"])
+def test_a_recall_shortens_the_stored_date_at_once(db, home, make_audio, how):
+    # regression: the stored keep-until date (app pages, retention overview) kept the
+    # training date after a recall until the next purge recomputed it
+    from clipkit import consent, export
+
+    rid = imported(db, home, make_audio)
+    cid = library.create_clip(db, home, rid, start_s=1, end_s=3, title="t", author="m")
+    assert library.get_recording(db, rid)["retention_until"].startswith("2028-01-10")
+    if how == "by_hand":
+        export.withdraw_clips(db, [cid], actor="dpo", reason="wrong call", home=home)
+    else:
+        event = "objection_made" if how == "objection" else "consent_withdrawn"
+        out = consent.record_for(db, home, "06-12345678", purpose="training", event=event, actor="dpo")
+        assert out["recall"]["clips"] == [cid]
+    stored = library.get_recording(db, rid)["retention_until"]
+    assert stored == "2026-04-10T09:00:00+01:00"
+    assert stored == retention.purge(db, home, now="2026-05-01", dry_run=True)["deleted"][0]["retention_until"]
+
+
 def test_hold_set_and_release_are_logged_without_the_reason(db, home, make_audio):
     rid = imported(db, home, make_audio)
     retention.set_hold(db, rid, reason="complaint of Mr X", actor="legal")
