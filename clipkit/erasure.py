@@ -14,7 +14,9 @@ Order of work, each step safe to repeat:
    opaque ref to the pseudonym), the consent rows, clears the free text of
    their requests, inserts the keyed suppression token, closes the request,
    drops the job row and writes a tombstone event (request id, counts);
-6. the full-text index is merged, the WAL checkpointed and the file vacuumed.
+6. the full-text index is merged, the WAL checkpointed and the file vacuumed
+   (steps 4 and 5 leave a mark that only a finished scrub removes, so a
+   scrub another reader kept busy is repeated by the next erasure or purge).
 
 A crash anywhere leaves a state that a rerun of the same command finishes.
 Once step 5 committed the person is unknown: a second erasure answers
@@ -148,8 +150,9 @@ def erase(
     try:
         party, request = _resolve(db, home, identifier=identifier, request_id=request_id)
     except NotFound:
-        if finished:
-            retention.scrub_database(db)  # a crashed run's leftovers were just removed
+        if finished or retention.scrub_pending(db):
+            # a crashed run's leftovers were just removed, or its last scrub was kept busy
+            retention.scrub_database(db)
         raise
     ref = party["ref"]
     rid = request["id"] if request else None
@@ -212,6 +215,7 @@ def erase(
                     f"{tombstone['renderings']} rendering(s); {tombstone['exports_to_recall']} earlier export(s) to recall"))
                 out["request_closed"] = True
             db.execute("DELETE FROM erasure_jobs WHERE party_ref = ?", [ref])
+            retention.mark_scrub_pending(db)
             tombstone["decision"] = "done"
             auditlog.append(db, kind="erasure", actor=actor, data=tombstone)
         out["party_removed"] = True

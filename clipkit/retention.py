@@ -61,6 +61,14 @@ def m001_pending_deletions(db: Database) -> None:
     )
 
 
+@migrations()
+def m002_scrub_pending(db: Database) -> None:
+    # one row while deleted rows may still sit in free pages or the -wal file:
+    # written with the deletion, removed once scrub_database succeeded, so a
+    # scrub that another reader made "busy" is repeated by the next run
+    db.execute("CREATE TABLE scrub_pending (id INTEGER PRIMARY KEY CHECK (id = 1), since TEXT NOT NULL)")
+
+
 # ---------------------------------------------------------------- dates
 
 
@@ -226,6 +234,7 @@ def delete_recordings(
                 # clips and clip_tags go by ON DELETE CASCADE; the FTS triggers follow the clips
                 db.execute(f"DELETE FROM clips WHERE recording_id IN ({_marks(len(chunk))})", chunk)
                 db.execute(f"DELETE FROM recordings WHERE id IN ({_marks(len(chunk))})", chunk)
+            mark_scrub_pending(db)
             event = dict(data or {})
             event.update(recordings=plan["recordings"], clips=len(plan["clips"]), renderings=len(plan["renderings"]))
             auditlog.append(db, kind=kind, actor=actor, data=event)
@@ -296,17 +305,31 @@ def finish_pending(db: Database, home: Home) -> int:
     return len(queued)
 
 
+def mark_scrub_pending(db: Database) -> None:
+    """Note, inside a deleting transaction, that :func:`scrub_database` must run (see m002)."""
+    db.execute("INSERT OR IGNORE INTO scrub_pending (id, since) VALUES (1, ?)", [now_iso()])
+
+
+def scrub_pending(db: Database) -> bool:
+    """Whether deleted rows may still be in the database files (an earlier scrub did not finish)."""
+    return db.execute("SELECT 1 FROM scrub_pending").fetchone() is not None
+
+
 def scrub_database(db: Database) -> None:
     """Keep deleted rows out of the database files: merge the full-text index, checkpoint, VACUUM.
 
     FTS5 keeps a deleted clip's words in old index segments until they are
     merged; ``optimize`` merges them. ``secure_delete`` zeroes freed pages;
     the checkpoint and VACUUM then clear the ``-wal`` file and free pages.
+    If another reader keeps it busy, :class:`~clipkit.errors.DatabaseBusy`
+    is raised and the pending mark stays: the next erasure or purge repeats it.
     """
     if db["clips_fts"].exists():
         with transaction(db):
             db.execute("INSERT INTO clips_fts(clips_fts) VALUES('optimize')")
     checkpoint_and_vacuum(db)
+    with transaction(db):
+        db.execute("DELETE FROM scrub_pending")
 
 
 # ---------------------------------------------------------------- purge
@@ -362,7 +385,7 @@ def purge(db: Database, home: Home, *, now: str | datetime | None = None, dry_ru
         auditlog.append(db, kind="retention.purge", actor=actor,
                         data={"recordings": [], "clips": 0, "renderings": 0, "kept_on_hold": out["kept_on_hold"],
                               "now": out["now"]})
-    if ids or finished:
+    if ids or finished or scrub_pending(db):
         scrub_database(db)
     return out
 

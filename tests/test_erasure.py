@@ -178,6 +178,40 @@ def test_a_purge_also_finishes_an_interrupted_erasure(db, home, world, monkeypat
         assert not path.exists()
 
 
+def test_a_scrub_kept_busy_is_repeated_by_the_next_run(db, home, world, monkeypatch):
+    # regression: once the party was gone, a rerun answered "nothing left" without scrubbing,
+    # so rows the busy VACUUM did not clear could stay in free pages or the -wal file
+    from clipkit.errors import DatabaseBusy
+
+    def busy(database, **kw):
+        raise DatabaseBusy("the database is locked by another clipkit process")
+
+    monkeypatch.setattr(retention, "checkpoint_and_vacuum", busy)
+    with pytest.raises(DatabaseBusy):
+        erasure.erase(db, home, identifier=ANNA, actor="o")
+    assert retention.scrub_pending(db)
+    monkeypatch.undo()
+    with pytest.raises(NotFound, match="erased earlier"):
+        erasure.erase(db, home, identifier=ANNA, actor="o")
+    assert not retention.scrub_pending(db)
+    assert_nothing_of_anna_left(home, world)
+    assert_bob_intact(db, home, world)
+
+
+def test_a_purge_repeats_a_scrub_kept_busy(db, home, world, monkeypatch):
+    monkeypatch.setattr(retention, "checkpoint_and_vacuum",
+                        lambda database, **kw: (_ for _ in ()).throw(RuntimeError("busy")))
+    with pytest.raises(RuntimeError):
+        erasure.erase(db, home, identifier=ANNA, actor="o")
+    monkeypatch.undo()
+    calls = []
+    real = retention.scrub_database
+    monkeypatch.setattr(retention, "scrub_database", lambda database: (calls.append(1), real(database)))
+    retention.purge(db, home, now="2026-01-01T00:00:00Z")  # nothing is due this early
+    assert calls == [1] and not retention.scrub_pending(db)
+    assert_nothing_of_anna_left(home, world)
+
+
 def test_erasing_twice_says_nothing_is_left(db, home, world, cli_run):
     erasure.erase(db, home, identifier=ANNA, actor="o")
     with pytest.raises(NotFound, match="erased earlier at their request"):
