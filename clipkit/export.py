@@ -15,11 +15,15 @@ under opaque names and a ``manifest.json``. The steps, in this order:
    the folder to its final name (atomic on one file system).
 4. Mark the export ``complete`` and log ``export.complete``. If anything in
    step 3 fails, the temp folder is removed and ``export.failed`` is logged.
+   If the database is busy at this point, the folder stays (it is final) and
+   the next export settles the row (:func:`reconcile_pending`), as it does
+   for a process killed between the rename and the log entry.
 
 So after a crash there is either a complete folder or none; the log shows
 ``export.attempt`` and then ``export.complete`` or ``export.failed`` (a hard
 kill in step 3 leaves only the attempt, the row ``pending`` and at most a
-hidden ``.<id>.partial`` folder, never a visible export).
+hidden ``.<id>.partial`` folder, never a visible export; an export started an
+hour later settles it as failed and removes the partial folder).
 
 Recall: :func:`recall_party` withdraws every clip a person is heard in, in
 the caller's transaction; :func:`recalls` lists every earlier export that
@@ -44,7 +48,7 @@ from sqlite_utils.migrations import Migrations
 
 from . import audio, auditlog, consent, library, policy, rendering, retention
 from .db import now_iso, transaction
-from .errors import BadAudio, BadInput, ClipkitError, NotFound
+from .errors import BadAudio, BadInput, ClipkitError, DatabaseBusy, NotFound
 from .home import Home
 
 MANIFEST = "manifest.json"
@@ -316,6 +320,7 @@ def export_clips(
         raise BadInput(f"--to {dest} exists and is not a folder")
     for cid in ids:
         library.get_clip(db, cid)  # NotFound before anything is decided or logged
+    reconcile_pending(db, actor=actor)
 
     export_id = new_export_id()
     final = dest.resolve() / export_id
@@ -389,15 +394,69 @@ def export_clips(
                 f"export {export_id} failed ({e}); nothing was exported and the log says so"
             ) from e
         raise
-    with transaction(db):
-        db.execute("UPDATE exports SET state = 'complete', manifest_sha256 = ?, finished_at = ? WHERE id = ?",
-                   [manifest_sha, now_iso(), export_id])
-        auditlog.append(db, kind="export.complete", actor=actor, data={
-            "export_id": export_id, "files": len(writing), "manifest_sha256": manifest_sha,
-        })
+    try:
+        _mark_complete(db, export_id, actor=actor, files=len(writing), manifest_sha=manifest_sha)
+    except DatabaseBusy as e:
+        # the folder is final (the rename is the commit point); only the log lags
+        raise DatabaseBusy(
+            f"export {export_id} was written to {final}, but {e}; the next export records it as complete"
+        ) from None
     result["path"] = str(final)
     result["exported"] = [{"clip_id": p["clip"]["id"], "file": p["file"], "sha256": p["sha256"]} for p in writing]
     return result
+
+
+def _mark_complete(db: Database, export_id: str, *, actor: str, files: int, manifest_sha: str,
+                   reconciled: bool = False) -> bool:
+    """Mark a pending export complete and log it, once (False when another run did it first)."""
+    with transaction(db):
+        cur = db.execute(
+            "UPDATE exports SET state = 'complete', manifest_sha256 = ?, finished_at = ? WHERE id = ? AND state = 'pending'",
+            [manifest_sha, now_iso(), export_id])
+        if not cur.rowcount:
+            return False
+        data = {"export_id": export_id, "files": files, "manifest_sha256": manifest_sha}
+        if reconciled:
+            data["reconciled"] = True
+        auditlog.append(db, kind="export.complete", actor=actor, data=data)
+    return True
+
+
+#: a pending export without its folder is taken as interrupted after this long
+#: (younger ones may still be copying in another process)
+STALE_PENDING_S = 3600
+
+
+def reconcile_pending(db: Database, *, actor: str, now: datetime | None = None) -> list[dict]:
+    """Settle exports left ``pending``: complete when their folder exists, failed when long abandoned.
+
+    An export whose folder was renamed into place but whose completion could
+    not be written (database busy, or a kill right after the rename) is
+    complete: the manifest's sha256 is taken from the folder. One with no
+    folder, started more than STALE_PENDING_S ago, was interrupted while
+    copying: its hidden ``.<id>.partial`` folder is removed and it is logged
+    as failed. Returns ``[{"export_id", "state"}]`` for what changed.
+    """
+    moment = now or datetime.now(timezone.utc)
+    out = []
+    for row in db.query("SELECT id, at, folder FROM exports WHERE state = 'pending' ORDER BY at, id"):
+        folder = Path(row["folder"])
+        manifest = folder / MANIFEST
+        if manifest.is_file():
+            sha = hashlib.sha256(manifest.read_bytes()).hexdigest()
+            files = db.execute("SELECT count(*) FROM export_items WHERE export_id = ?", [row["id"]]).fetchone()[0]
+            if _mark_complete(db, row["id"], actor=actor, files=files, manifest_sha=sha, reconciled=True):
+                out.append({"export_id": row["id"], "state": "complete"})
+        elif (moment - datetime.fromisoformat(row["at"])).total_seconds() > STALE_PENDING_S:
+            shutil.rmtree(folder.parent / f".{row['id']}.partial", ignore_errors=True)
+            with transaction(db):
+                cur = db.execute("UPDATE exports SET state = 'failed', finished_at = ? WHERE id = ? AND state = 'pending'",
+                                 [now_iso(), row["id"]])
+                if cur.rowcount:
+                    auditlog.append(db, kind="export.failed", actor=actor,
+                                    data={"export_id": row["id"], "error": "interrupted"})
+                    out.append({"export_id": row["id"], "state": "failed"})
+    return out
 
 
 def _write_folder(home: Home, dest: Path, final: Path, export_id: str, items: list[dict], *, now: str,

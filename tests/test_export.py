@@ -319,6 +319,49 @@ def test_failure_mid_copy_leaves_nothing_and_logs_failed(db, home, ready, record
     assert auditlog.verify(db)["ok"]
 
 
+def test_a_busy_database_after_the_rename_keeps_the_folder_and_the_next_export_records_it(
+        db, home, ready, out_dir, monkeypatch):
+    # regression: the folder was final but the user only saw "database busy", and the
+    # export stayed "pending" with no export.complete in the log
+    from clipkit.errors import DatabaseBusy
+
+    def busy(*a, **k):
+        raise DatabaseBusy("the database is locked by another clipkit process")
+
+    monkeypatch.setattr(export, "_mark_complete", busy)
+    with pytest.raises(DatabaseBusy, match="was written to") as err:
+        do_export(db, home, [ready["clip"]["id"]], out_dir)
+    (first,) = listing(out_dir)
+    assert first in str(err.value) and (out_dir / first / "manifest.json").is_file()
+    assert db.execute("SELECT state FROM exports WHERE id = ?", [first]).fetchone()[0] == "pending"
+    monkeypatch.undo()
+    do_export(db, home, [ready["clip"]["id"]], out_dir)
+    states = dict(db.execute("SELECT id, state FROM exports").fetchall())
+    assert states[first] == "complete" and set(states.values()) == {"complete"} and len(states) == 2
+    done = [e["data"] for e in auditlog.entries(db, kind="export.complete")[0]]
+    manifest_sha = hashlib.sha256((out_dir / first / "manifest.json").read_bytes()).hexdigest()
+    assert {"export_id": first, "files": 1, "manifest_sha256": manifest_sha, "reconciled": True} in done
+    assert len(done) == 2 and auditlog.verify(db)["ok"]
+
+
+def test_an_export_killed_while_copying_is_settled_as_failed_once_stale(db, home, ready, out_dir):
+    from datetime import datetime, timedelta, timezone
+
+    res = do_export(db, home, [ready["clip"]["id"]], out_dir)
+    eid = res["export_id"]
+    # the state a hard kill during the copy leaves: row pending, only a hidden partial folder
+    (out_dir / eid).rename(out_dir / f".{eid}.partial")
+    with transaction(db):
+        db.execute("UPDATE exports SET state = 'pending', manifest_sha256 = NULL WHERE id = ?", [eid])
+    started = datetime.fromisoformat(db.execute("SELECT at FROM exports").fetchone()[0])
+    assert export.reconcile_pending(db, actor="m", now=started + timedelta(minutes=5)) == []  # may still be copying
+    assert listing(out_dir) == [f".{eid}.partial"]
+    settled = export.reconcile_pending(db, actor="m", now=started + timedelta(hours=2))
+    assert settled == [{"export_id": eid, "state": "failed"}] and listing(out_dir) == []
+    assert auditlog.entries(db, kind="export.failed")[0][-1]["data"] == {"export_id": eid, "error": "interrupted"}
+    assert export.reconcile_pending(db, actor="m", now=datetime.now(timezone.utc) + timedelta(days=1)) == []
+
+
 def test_a_changed_rendering_fails_the_export(db, home, ready, out_dir):
     path = ready["rendering"]["path"]
     data = bytearray(path.read_bytes())
