@@ -384,11 +384,7 @@ def export_clips(
                                      recipient=recipient, allow_weak=allow_weak)
     except BaseException as e:
         error = e if isinstance(e, ClipkitError) else None
-        with transaction(db):
-            db.execute("UPDATE exports SET state = 'failed', finished_at = ? WHERE id = ?", [now_iso(), export_id])
-            auditlog.append(db, kind="export.failed", actor=actor, data={
-                "export_id": export_id, "error": type(e).__name__,
-            })
+        _mark_failed(db, export_id, actor=actor, error=type(e).__name__)
         if error is None and isinstance(e, Exception):
             raise ClipkitError(
                 f"export {export_id} failed ({e}); nothing was exported and the log says so"
@@ -422,6 +418,17 @@ def _mark_complete(db: Database, export_id: str, *, actor: str, files: int, mani
     return True
 
 
+def _mark_failed(db: Database, export_id: str, *, actor: str, error: str) -> bool:
+    """Mark a pending export failed and log ``error`` (a type name, never a message), once."""
+    with transaction(db):
+        cur = db.execute("UPDATE exports SET state = 'failed', finished_at = ? WHERE id = ? AND state = 'pending'",
+                         [now_iso(), export_id])
+        if not cur.rowcount:
+            return False
+        auditlog.append(db, kind="export.failed", actor=actor, data={"export_id": export_id, "error": error})
+    return True
+
+
 #: a pending export without its folder is taken as interrupted after this long
 #: (younger ones may still be copying in another process)
 STALE_PENDING_S = 3600
@@ -449,13 +456,8 @@ def reconcile_pending(db: Database, *, actor: str, now: datetime | None = None) 
                 out.append({"export_id": row["id"], "state": "complete"})
         elif (moment - datetime.fromisoformat(row["at"])).total_seconds() > STALE_PENDING_S:
             shutil.rmtree(folder.parent / f".{row['id']}.partial", ignore_errors=True)
-            with transaction(db):
-                cur = db.execute("UPDATE exports SET state = 'failed', finished_at = ? WHERE id = ? AND state = 'pending'",
-                                 [now_iso(), row["id"]])
-                if cur.rowcount:
-                    auditlog.append(db, kind="export.failed", actor=actor,
-                                    data={"export_id": row["id"], "error": "interrupted"})
-                    out.append({"export_id": row["id"], "state": "failed"})
+            if _mark_failed(db, row["id"], actor=actor, error="interrupted"):
+                out.append({"export_id": row["id"], "state": "failed"})
     return out
 
 

@@ -58,7 +58,7 @@ import math
 
 import numpy as np
 
-from ._voice import N_BANDS, Drift, Voice
+from ._voice import GAIN_BAND_HZ, N_BANDS, Drift, Voice
 
 TWO_PI = 2.0 * math.pi
 FRAME_S = 0.032  # measured: 32 ms beats 64 ms on gliding F0 (module doc)
@@ -304,9 +304,10 @@ class StrongStream:
         self.warp_basis = _hat_basis(self.out_points_hz, grid_hz).astype(np.float32)  # (P, K)
         # gain basis: tilt + band bumps, each with zero mean over 300-3400 Hz
         # so they reshape the spectrum without changing loudness much
-        f = np.clip(grid_hz, 250.0, min(3400.0, nyq))
+        lo, hi = GAIN_BAND_HZ
+        f = np.clip(grid_hz, 250.0, min(hi, nyq))
         tilt = np.log2(f / 1000.0)
-        edges = np.geomspace(300.0, min(3400.0, 0.95 * nyq), N_BANDS + 1)
+        edges = np.geomspace(lo, min(hi, 0.95 * nyq), N_BANDS + 1)
         centres = np.sqrt(edges[:-1] * edges[1:])
         width = np.log2(edges[1] / edges[0])
         lg = np.log2(np.maximum(grid_hz, 1.0))
@@ -315,7 +316,7 @@ class StrongStream:
             for c in centres
         ]
         basis = np.stack([tilt, *bumps])
-        band = (grid_hz >= 300) & (grid_hz <= 3400)
+        band = (grid_hz >= lo) & (grid_hz <= hi)
         basis -= basis[:, band].mean(axis=1, keepdims=True)
         self.gain_basis = (basis * (math.log(10) / 20)).astype(np.float32)  # dB -> natural log
         base = [v.warp_octaves, *v.break_offsets, v.tilt_db_oct, *v.band_gains_db]

@@ -127,6 +127,7 @@ TILT_DRIFT_DB_OCT = 1.5
 # trips pitch tracking (rho F0 0.65 -> 0.70 when limited to 6 dB)
 BAND_GAIN_DB = (6.0, 24.0, 24.0, 24.0, 24.0, 24.0)
 BAND_DRIFT_DB = 4.0
+GAIN_BAND_HZ = (300.0, 3400.0)  # tilt pivots and band bumps split this range geometrically
 # tilt and band gains can add up to one steep slope (e.g. +4 dB/oct tilt on
 # gains that cut 450-680 Hz and lift the top: +13 dB/oct in all): the voice
 # turns thin and hissy, a pitch tracker found 18 % of its frames voiced and the
@@ -248,7 +249,8 @@ class _Uniforms:
 
 def _band_centres_log2() -> list[float]:
     """log2(centre / 1 kHz) of the gain bands (the renderer's geometric 300-3400 Hz split)."""
-    edges = [300.0 * (3400.0 / 300.0) ** (i / N_BANDS) for i in range(N_BANDS + 1)]
+    lo, hi = GAIN_BAND_HZ
+    edges = [lo * (hi / lo) ** (i / N_BANDS) for i in range(N_BANDS + 1)]
     return [math.log2(math.sqrt(a * b) / 1000.0) for a, b in zip(edges, edges[1:])]
 
 
