@@ -91,7 +91,7 @@ def plan(db: Database, home: Home, party: dict) -> dict:
     }
 
 
-def _recall(db: Database, party_ref: str, clip_ids: list[int], *, actor: str,
+def _recall(db: Database, home: Home, party_ref: str, clip_ids: list[int], *, actor: str,
             request_id: int | None) -> list[dict]:
     """Withdraw the person's clips (logged by the export register) and list every export that held any.
 
@@ -99,7 +99,8 @@ def _recall(db: Database, party_ref: str, clip_ids: list[int], *, actor: str,
     earlier (an objection) may still sit at a recipient.
     """
     reason = f"erasure request {request_id}" if request_id else "erasure at the person's request"
-    export.recall_party(db, party_ref, actor=actor, reason=reason)
+    # home: a held recording stays, and without training clips its keep-until date shortens now
+    export.recall_party(db, party_ref, actor=actor, reason=reason, home=home)
     return requests._jsonable(export.exports_containing(db, clip_ids))
 
 
@@ -168,7 +169,7 @@ def erase(
     with transaction(db):
         db["erasure_jobs"].insert({"party_ref": ref, "request_id": rid, "started_at": now_iso(), "started_by": actor},
                                   ignore=True)
-    recalled = _recall(db, ref, work["all_clips"], actor=actor, request_id=rid)
+    recalled = _recall(db, home, ref, work["all_clips"], actor=actor, request_id=rid)
     stored = json.loads(db.execute("SELECT exports FROM erasure_jobs WHERE party_ref = ?", [ref]).fetchone()[0])
     stored = _merge_exports(stored, recalled)
     with transaction(db):

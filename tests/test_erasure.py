@@ -264,6 +264,8 @@ def test_legal_hold_keeps_that_recording_and_the_party_until_released(db, home, 
     assert out["erased"]["recordings"] == 2 and not out["party_removed"] and not out["request_closed"]
     assert library.recording_path(home, library.get_recording(db, held)).exists()
     assert {c["status"] for c in library.list_clips(db, recording_id=held)[0]} == {"withdrawn"}
+    kept = library.get_recording(db, held)  # no training clip left: the quality date applies at once
+    assert kept["retention_until"] == retention.compute(db, home, kept) and kept["retention_until"].startswith("2026-05-31")
     parties.lookup(db, home.secret(), ANNA)          # still held data: the tie stays
     assert parties.is_suppressed(db, home.secret(), ANNA)
     assert requests.get(db, req["id"])["status"] != "closed" and requests.get(db, req["id"])["note"] == "N"
@@ -294,7 +296,8 @@ def test_a_held_recording_of_a_person_being_erased_can_never_be_approved_or_expo
         rendering.approve(db, home, clip_id, actor="mgr")
     db.execute("UPDATE clips SET status = 'approved' WHERE id = ?", [clip_id])  # even if it were approved
     out = export.export_clips(db, home, [clip_id], to=tmp_path / "out", actor="t", allow_weak=True)
-    assert out["exported"] == [] and [r["code"] for r in out["refused"][0]["reasons"]] == ["erased"]
+    # the call (March 2026) lost its training clip, so its quality date (May 2026) has passed too
+    assert out["exported"] == [] and [r["code"] for r in out["refused"][0]["reasons"]] == ["retention_expired", "erased"]
     # Bob's clip with the same agent is untouched by Anna's erasure
     assert "erased" not in export.decide(db, world["clips"]["bob"][0], allow_weak=True).codes
 
