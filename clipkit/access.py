@@ -368,12 +368,18 @@ def all_tags(db: Database, user: User) -> list[str]:
 
 def record_in_call_objection(
     db: Database, user: User, recording_id: int, *, party: str, at_s: float, purpose: str = "training",
-    note: str | None = None, home: Home | None = None,
+    note: str | None = None, home: Home,
 ) -> dict:
     """Record that the caller or agent objected during a call, with the moment as evidence.
 
     For ``training`` this recalls every clip the party is heard in (see
     :func:`clipkit.consent.record`).
+
+    Parameters
+    ----------
+    home : Home
+        The data home; its retention rules recompute the recordings'
+        keep-until dates in the same transaction.
     """
     user = require(db, user, "objection.in_call")
     if party not in parties.ROLES:
@@ -472,9 +478,16 @@ def recalls(db: Database, user: User) -> list[dict]:
 
 
 def withdraw_clips(
-    db: Database, user: User, clip_ids: Sequence[int], *, reason: str, home: Home | None = None,
+    db: Database, user: User, clip_ids: Sequence[int], *, reason: str, home: Home,
 ) -> list[int]:
-    """Recall clips by hand (status withdrawn); returns those newly withdrawn."""
+    """Recall clips by hand (status withdrawn); returns those newly withdrawn.
+
+    Parameters
+    ----------
+    home : Home
+        The data home; its retention rules recompute the recordings'
+        keep-until dates in the same transaction.
+    """
     user = require(db, user, "recall")
     return export.withdraw_clips(db, list(clip_ids), actor=user.name, reason=reason, home=home)
 

@@ -30,6 +30,7 @@ from sqlite_utils.migrations import Migrations
 from . import auditlog, parties
 from .db import now_iso, transaction, utc_iso
 from .errors import BadInput, NotFound
+from .home import Home
 
 PURPOSES = ("training", "quality", "dispute")
 EVENTS = ("consent_given", "consent_withdrawn", "objection_made", "objection_withdrawn")
@@ -213,11 +214,11 @@ def record(
     purpose: str,
     event: str,
     actor: str,
+    home: Home,
     channel: str | None = None,
     note: str | None = None,
     evidence: dict | None = None,
     effective: str | None = None,
-    home=None,
 ) -> dict:
     """Append one consent/objection event and update the party's status.
 
@@ -238,6 +239,10 @@ def record(
         One of :data:`EVENTS`.
     actor : str
         Who records it.
+    home : Home
+        The data home; its retention rules recompute the recordings'
+        keep-until dates in the same transaction (when a recall withdraws
+        clips).
     channel : str, optional
         How it reached us: one of :data:`CHANNELS`.
     note : str, optional
@@ -361,7 +366,7 @@ def forget(db: Database, party_ref: str) -> int:
 # ---------------------------------------------------------------- identifiers
 
 
-def resolve_party(db: Database, home, identifier: str, *, create: bool) -> dict:
+def resolve_party(db: Database, home: Home, identifier: str, *, create: bool) -> dict:
     """The party row for an external identifier (phone, customer or employee number).
 
     With ``create``, an unknown identifier becomes a new party: a consent or
@@ -380,11 +385,30 @@ def resolve_party(db: Database, home, identifier: str, *, create: bool) -> dict:
     return parties.lookup(db, secret, identifier, region=region)
 
 
-def record_for(db: Database, home, identifier: str, **kwargs) -> dict:
+def record_for(db: Database, home: Home, identifier: str, **kwargs) -> dict:
     """:func:`record` for an external identifier, creating the party if unknown.
 
     Everything is validated before the party is created, so a rejected event
     leaves no new party behind.
+
+    Parameters
+    ----------
+    db : Database
+        The open clipkit database.
+    home : Home
+        The data home: its key and phone region resolve the identifier, and
+        its retention rules recompute the recordings' keep-until dates in the
+        same transaction.
+    identifier : str
+        Phone, customer or employee number.
+    **kwargs
+        The other keyword arguments of :func:`record` (not ``party_ref`` or
+        ``home``).
+
+    Returns
+    -------
+    dict
+        As :func:`record`, plus the party's ``label``.
     """
     _validate(kwargs.get("purpose"), kwargs.get("event"), kwargs.get("channel"), kwargs.get("actor"), kwargs.get("note"))
     utc_iso(kwargs.get("effective"), name="--effective")

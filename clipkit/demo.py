@@ -67,7 +67,7 @@ def build(home_dir: str | Path, *, samples: Path = SAMPLES, out=sys.stdout) -> d
             if call["basis"] == "consent":
                 for role in ("caller", "agent"):
                     consent.record(db, party_ref=rec[f"{role}_ref"], purpose="training", event="consent_given",
-                                   actor=ACTOR, channel="in_call", note="Agreed at the start of the call.")
+                                   actor=ACTOR, home=home, channel="in_call", note="Agreed at the start of the call.")
             objection = call.get("objection")
             if objection:
                 consent.record(

@@ -505,15 +505,41 @@ def _write_folder(home: Home, dest: Path, final: Path, export_id: str, items: li
 # ---------------------------------------------------------------- withdraw, recall
 
 
-def withdraw_clips(db: Database, clip_ids: Sequence[int], *, actor: str, reason: str,
-                   party_ref: str | None = None, home: Home | None = None) -> list[int]:
+def withdraw_clips(db: Database, clip_ids: Sequence[int], *, actor: str, reason: str, home: Home,
+                   party_ref: str | None = None) -> list[int]:
     """Withdraw clips (status ``withdrawn``, approval cleared); returns those newly withdrawn.
 
     Runs in the caller's transaction when there is one. Logs ``clip.withdraw``
     with the clips, the reason, the party (by ref) when it is a recall, and
-    the exports that contained the clips. With ``home`` (its retention
-    rules), the recordings' keep-until dates are recomputed in the same
-    transaction: a withdrawn clip no longer keeps its call for training.
+    the exports that contained the clips. The recordings' keep-until dates
+    are recomputed in the same transaction: a withdrawn clip no longer keeps
+    its call for training.
+
+    Parameters
+    ----------
+    db : Database
+        The open clipkit database.
+    clip_ids : sequence of int
+        Clips to withdraw; those already withdrawn are left as they are.
+    actor : str
+        Who withdraws them (logged).
+    reason : str
+        Why (required, logged).
+    home : Home
+        The data home; its retention rules recompute the recordings'
+        keep-until dates in the same transaction.
+    party_ref : str, optional
+        The party whose recall this is, logged by ref.
+
+    Returns
+    -------
+    list of int
+        The ids of the clips newly withdrawn.
+
+    Raises
+    ------
+    BadInput
+        If the reason is empty.
     """
     if not reason or not str(reason).strip():
         raise BadInput("a withdrawal needs a reason")
@@ -537,22 +563,35 @@ def withdraw_clips(db: Database, clip_ids: Sequence[int], *, actor: str, reason:
             if party_ref is not None:
                 data["party"] = party_ref
             auditlog.append(db, kind="clip.withdraw", actor=actor, data=data)
-            if home is not None:
-                marks = ",".join("?" * len(changed))
-                for (rid,) in db.execute(
-                    f"SELECT DISTINCT recording_id FROM clips WHERE id IN ({marks}) ORDER BY 1", changed
-                ).fetchall():
-                    retention.refresh(db, home, rid)
+            marks = ",".join("?" * len(changed))
+            for (rid,) in db.execute(
+                f"SELECT DISTINCT recording_id FROM clips WHERE id IN ({marks}) ORDER BY 1", changed
+            ).fetchall():
+                retention.refresh(db, home, rid)
     return changed
 
 
-def recall_party(db: Database, party_ref: str, *, actor: str, reason: str, home: Home | None = None) -> dict:
+def recall_party(db: Database, party_ref: str, *, actor: str, reason: str, home: Home) -> dict:
     """Withdraw every clip a party is heard in, at once, exported or not.
 
     Called by :func:`clipkit.consent.record` for an objection to, or a
     withdrawal of consent for, ``training`` (in that event's transaction) and
     by the erasure flow before it deletes anything. Both parties of a call
     are heard in every clip of it (see :func:`clipkit.library.clip_parties_heard`).
+
+    Parameters
+    ----------
+    db : Database
+        The open clipkit database.
+    party_ref : str
+        Opaque ref of the party.
+    actor : str
+        Who recalls (logged).
+    reason : str
+        Why (logged), e.g. the consent event or the erasure request.
+    home : Home
+        The data home; its retention rules recompute the recordings'
+        keep-until dates in the same transaction.
 
     Returns
     -------

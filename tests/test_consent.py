@@ -32,8 +32,9 @@ def new_party(db, home):
         return parties.ensure(db, home.secret(), "K-4711", now=now_iso())["ref"]
 
 
-def rec(db, ref, event, purpose="training", **kw):
-    return consent.record(db, party_ref=ref, purpose=purpose, event=event, actor=kw.pop("actor", "clerk"), **kw)
+def rec(db, home, ref, event, purpose="training", **kw):
+    return consent.record(db, party_ref=ref, purpose=purpose, event=event, actor=kw.pop("actor", "clerk"),
+                          home=home, **kw)
 
 
 # ---------------------------------------------------------------- status from events
@@ -54,9 +55,9 @@ def rec(db, ref, event, purpose="training", **kw):
         (["objection_withdrawn"], "none", "withdrawn"),
     ],
 )
-def test_status_follows_the_events_in_order(db, new_party, events, consent_state, objection_state):
+def test_status_follows_the_events_in_order(db, home, new_party, events, consent_state, objection_state):
     for e in events:
-        rec(db, new_party, e)
+        rec(db, home, new_party, e)
     status = consent.current(db, new_party)
     assert (status["training"]["consent"], status["training"]["objection"]) == (consent_state, objection_state)
     # other purposes are untouched
@@ -74,30 +75,30 @@ def test_status_follows_the_events_in_order(db, new_party, events, consent_state
         ([("objection_made", 3)], "none"),  # future objection not yet in effect
     ],
 )
-def test_effective_time_orders_events_not_recording_order(db, new_party, steps, expected):
+def test_effective_time_orders_events_not_recording_order(db, home, new_party, steps, expected):
     for event, days in steps:
-        rec(db, new_party, event, effective=at(days))
+        rec(db, home, new_party, event, effective=at(days))
     assert consent.current(db, new_party)["training"]["objection"] == expected
 
 
-def test_equal_effective_times_fall_back_to_recording_order(db, new_party):
+def test_equal_effective_times_fall_back_to_recording_order(db, home, new_party):
     t = at(-1)
-    rec(db, new_party, "consent_given", effective=t)
-    rec(db, new_party, "consent_withdrawn", effective=t)
+    rec(db, home, new_party, "consent_given", effective=t)
+    rec(db, home, new_party, "consent_withdrawn", effective=t)
     assert consent.current(db, new_party)["training"]["consent"] == "withdrawn"
 
 
-def test_a_pending_event_takes_effect_when_its_time_comes(db, new_party):
-    rec(db, new_party, "consent_given")
-    out = rec(db, new_party, "consent_withdrawn", effective=at(2))
+def test_a_pending_event_takes_effect_when_its_time_comes(db, home, new_party):
+    rec(db, home, new_party, "consent_given")
+    out = rec(db, home, new_party, "consent_withdrawn", effective=at(2))
     assert out["status"]["consent"] == "given" and out["status"]["pending_at"] is not None
     assert consent.current(db, new_party)["training"]["consent"] == "given"
     later = consent.current(db, new_party, now=utc_iso(at(3), name="now"))
     assert later["training"]["consent"] == "withdrawn" and later["training"]["pending_at"] is None
 
 
-def test_effective_times_are_stored_in_utc(db, new_party):
-    out = rec(db, new_party, "consent_given", effective="2026-03-01T10:00:00+02:00")
+def test_effective_times_are_stored_in_utc(db, home, new_party):
+    out = rec(db, home, new_party, "consent_given", effective="2026-03-01T10:00:00+02:00")
     assert out["effective_at"] == "2026-03-01T08:00:00.000000+00:00"
     assert consent.history(db, new_party)[0]["effective_at"] == out["effective_at"]
 
@@ -113,24 +114,25 @@ def test_effective_times_are_stored_in_utc(db, new_party):
         (dict(note="x" * 2001), "--note"),
     ],
 )
-def test_bad_input_is_refused_and_nothing_is_written(db, new_party, kwargs, message):
-    args = dict(party_ref=new_party, purpose="training", event="consent_given", actor="clerk") | kwargs
+def test_bad_input_is_refused_and_nothing_is_written(db, home, new_party, kwargs, message):
+    args = dict(party_ref=new_party, purpose="training", event="consent_given", actor="clerk", home=home) | kwargs
     before = auditlog.head(db)
     with pytest.raises(BadInput, match=message):
         consent.record(db, **args)
     assert consent.history(db, new_party) == [] and auditlog.head(db) == before
 
 
-def test_unknown_party_ref_is_not_found(db):
+def test_unknown_party_ref_is_not_found(db, home):
     with pytest.raises(NotFound):
-        consent.record(db, party_ref="nobody", purpose="training", event="consent_given", actor="clerk")
+        consent.record(db, party_ref="nobody", purpose="training", event="consent_given", actor="clerk",
+                       home=home)
 
 
 # ---------------------------------------------------------------- evidence
 
 
-def test_evidence_is_stored_with_the_event(db, recording, caller_ref):
-    out = rec(db, caller_ref, "objection_made", channel="in_call",
+def test_evidence_is_stored_with_the_event(db, home, recording, caller_ref):
+    out = rec(db, home, caller_ref, "objection_made", channel="in_call",
               evidence={"recording_id": recording["id"], "seconds": 12.25})
     assert out["evidence"] == {"recording_id": recording["id"], "seconds": 12.25}
     assert consent.history(db, caller_ref)[0]["evidence"] == out["evidence"]
@@ -146,16 +148,16 @@ def test_evidence_is_stored_with_the_event(db, recording, caller_ref):
         ({"recording_id": "REC", "seconds": float("nan")}, BadInput, "outside"),
     ],
 )
-def test_bad_evidence_is_refused(db, recording, caller_ref, evidence, error, message):
+def test_bad_evidence_is_refused(db, home, recording, caller_ref, evidence, error, message):
     evidence = {k: (recording["id"] if v == "REC" else v) for k, v in evidence.items()}
     with pytest.raises(error, match=message):
-        rec(db, caller_ref, "objection_made", evidence=evidence)
+        rec(db, home, caller_ref, "objection_made", evidence=evidence)
     assert consent.history(db, caller_ref) == []
 
 
-def test_evidence_must_be_a_call_of_the_party(db, recording, new_party):
+def test_evidence_must_be_a_call_of_the_party(db, home, recording, new_party):
     with pytest.raises(BadInput, match="not the caller or agent"):
-        rec(db, new_party, "objection_made", evidence={"recording_id": recording["id"], "seconds": 3})
+        rec(db, home, new_party, "objection_made", evidence={"recording_id": recording["id"], "seconds": 3})
 
 
 @pytest.mark.parametrize("text, parsed", [("12@33.5", {"recording_id": 12, "seconds": 33.5}),
@@ -173,8 +175,8 @@ def test_parse_evidence_rejects(text):
 # ---------------------------------------------------------------- append-only
 
 
-def test_history_rows_cannot_be_changed(db, new_party):
-    rec(db, new_party, "objection_made", note="said so on the phone")
+def test_history_rows_cannot_be_changed(db, home, new_party):
+    rec(db, home, new_party, "objection_made", note="said so on the phone")
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         db.execute("UPDATE consent_events SET event = 'objection_withdrawn'")
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
@@ -183,8 +185,8 @@ def test_history_rows_cannot_be_changed(db, new_party):
 
 
 def test_history_can_be_deleted_only_after_the_party_row_is_gone(db, new_party, home):
-    rec(db, new_party, "consent_given")
-    rec(db, new_party, "objection_made", purpose="quality")
+    rec(db, home, new_party, "consent_given")
+    rec(db, home, new_party, "objection_made", purpose="quality")
     other = consent.record_for(db, home, "K-0002", purpose="training", event="consent_given", actor="clerk")
     with pytest.raises(sqlite3.IntegrityError):
         consent.forget(db, new_party)
@@ -206,7 +208,7 @@ def test_rebuild_gives_the_same_projection(db, home):
     refs = [consent.record_for(db, home, f"K-{i:04d}", purpose="quality", event="consent_given",
                                actor="clerk")["party_ref"] for i in range(5)]
     for _ in range(60):
-        rec(db, rnd.choice(refs), rnd.choice(consent.EVENTS), purpose=rnd.choice(consent.PURPOSES),
+        rec(db, home, rnd.choice(refs), rnd.choice(consent.EVENTS), purpose=rnd.choice(consent.PURPOSES),
             effective=at(rnd.uniform(-30, 30)))
     before = consent.status_rows(db)
     assert len(before) > 5
@@ -215,8 +217,8 @@ def test_rebuild_gives_the_same_projection(db, home):
     assert consent.status_rows(db) == before
 
 
-def test_rebuild_repairs_a_tampered_projection(db, new_party):
-    rec(db, new_party, "objection_made")
+def test_rebuild_repairs_a_tampered_projection(db, home, new_party):
+    rec(db, home, new_party, "objection_made")
     db.execute("UPDATE consent_status SET objection = 'none'")
     assert consent.current(db, new_party)["training"]["objection"] == "none"
     consent.rebuild(db)
@@ -226,9 +228,9 @@ def test_rebuild_repairs_a_tampered_projection(db, new_party):
 # ---------------------------------------------------------------- audit log
 
 
-def test_every_event_is_logged_without_notes(db, new_party):
-    rec(db, new_party, "consent_given", note="Mevrouw Jansen, via haar zoon", channel="letter")
-    rec(db, new_party, "objection_made", purpose="dispute", note="boos")
+def test_every_event_is_logged_without_notes(db, home, new_party):
+    rec(db, home, new_party, "consent_given", note="Mevrouw Jansen, via haar zoon", channel="letter")
+    rec(db, home, new_party, "objection_made", purpose="dispute", note="boos")
     rows, total = auditlog.entries(db, kind="consent")
     assert [r["kind"] for r in rows] == ["consent.consent_given", "consent.objection_made"]
     assert rows[0]["data"]["party"] == new_party and rows[0]["data"]["purpose"] == "training"
@@ -238,14 +240,14 @@ def test_every_event_is_logged_without_notes(db, new_party):
     assert auditlog.verify(db)["ok"]
 
 
-def test_a_failing_recall_rolls_back_the_event(db, caller_ref, clip, monkeypatch):
+def test_a_failing_recall_rolls_back_the_event(db, home, caller_ref, clip, monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(export, "recall_party", boom)
     before = auditlog.head(db)
     with pytest.raises(RuntimeError):
-        rec(db, caller_ref, "objection_made")
+        rec(db, home, caller_ref, "objection_made")
     assert consent.history(db, caller_ref) == [] and auditlog.head(db) == before
     assert consent.current(db, caller_ref)["training"]["objection"] == "none"
 
@@ -271,7 +273,7 @@ def _set_status(db, clip_id, status):
 def test_recall_on_objection_or_withdrawal(db, home, recording, clip, who, event, purpose, withdrawn):
     second = library.create_clip(db, home, recording["id"], start_s=10, end_s=14, title="two", author="m")
     _set_status(db, clip["id"], "approved")
-    out = rec(db, recording[f"{who}_ref"], event, purpose=purpose)
+    out = rec(db, home, recording[f"{who}_ref"], event, purpose=purpose)
     statuses = {c: library.get_clip(db, c)["status"] for c in (clip["id"], second)}
     if withdrawn:
         assert statuses == {clip["id"]: "withdrawn", second: "withdrawn"}
@@ -292,23 +294,23 @@ def test_recall_only_touches_the_partys_calls(db, home, clip, make_audio, caller
     (r,) = library.import_recordings(db, home, [path], caller="+31 6 1111 2222", agent="E-0099", actor="t")
     other = library.create_clip(db, home, r.id, start_s=1, end_s=4, title="other call", author="m")
     _set_status(db, other, "approved")
-    rec(db, caller_ref, "objection_made")
+    rec(db, home, caller_ref, "objection_made")
     assert library.get_clip(db, clip["id"])["status"] == "withdrawn"
     assert library.get_clip(db, other)["status"] == "approved"
 
 
-def test_lifting_an_objection_does_not_republish(db, clip, caller_ref):
+def test_lifting_an_objection_does_not_republish(db, home, clip, caller_ref):
     _set_status(db, clip["id"], "approved")
-    rec(db, caller_ref, "objection_made")
+    rec(db, home, caller_ref, "objection_made")
     assert export.approval_blockers(db, clip["id"])[0]["code"] == "objection"
-    rec(db, caller_ref, "objection_withdrawn")
+    rec(db, home, caller_ref, "objection_withdrawn")
     assert library.get_clip(db, clip["id"])["status"] == "withdrawn"
     assert export.approval_blockers(db, clip["id"]) == []  # a manager may now approve again
 
 
-def test_a_future_objection_recalls_at_once(db, clip, caller_ref):
+def test_a_future_objection_recalls_at_once(db, home, clip, caller_ref):
     _set_status(db, clip["id"], "approved")
-    out = rec(db, caller_ref, "objection_made", effective=at(5))
+    out = rec(db, home, caller_ref, "objection_made", effective=at(5))
     assert out["status"]["objection"] == "none"  # not yet in effect...
     assert library.get_clip(db, clip["id"])["status"] == "withdrawn"  # ...but we stop publishing now
 

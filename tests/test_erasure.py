@@ -315,10 +315,11 @@ def test_dry_run_for_an_agent_lists_every_call_they_took_and_changes_nothing(db,
 
 def test_consent_history_goes_with_the_party(db, home, world):
     ref = parties.lookup(db, home.secret(), ANNA)["ref"]
-    consent.record(db, party_ref=ref, purpose="training", event="objection_made", actor="o", note="Anna said no")
-    consent.record(db, party_ref=ref, purpose="quality", event="consent_given", actor="o")
+    consent.record(db, party_ref=ref, purpose="training", event="objection_made", actor="o", home=home,
+                   note="Anna said no")
+    consent.record(db, party_ref=ref, purpose="quality", event="consent_given", actor="o", home=home)
     bob_ref = parties.lookup(db, home.secret(), BOB)["ref"]
-    consent.record(db, party_ref=bob_ref, purpose="quality", event="consent_given", actor="o")
+    consent.record(db, party_ref=bob_ref, purpose="quality", event="consent_given", actor="o", home=home)
     erasure.erase(db, home, identifier=ANNA, actor="o")
     assert db["consent_events"].count_where("party_ref = ?", [ref]) == 0
     assert db["consent_status"].count_where("party_ref = ?", [ref]) == 0

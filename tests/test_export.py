@@ -154,12 +154,14 @@ def _weak(db, home, clip):
         (lambda db, home, c, rec: _stale(db, home, c), ["not_anonymized"]),
         (lambda db, home, c, rec: _weak(db, home, c), ["weak_anonymization"]),
         (lambda db, home, c, rec: consent.record(db, party_ref=rec["caller_ref"], purpose="training",
-                                                 event="objection_made", actor="a"), ["objection", "withdrawn"]),
+                                                 event="objection_made", actor="a", home=home),
+         ["objection", "withdrawn"]),
         (lambda db, home, c, rec: consent.record(db, party_ref=rec["agent_ref"], purpose="training",
-                                                 event="objection_made", actor="a"), ["objection", "withdrawn"]),
+                                                 event="objection_made", actor="a", home=home),
+         ["objection", "withdrawn"]),
         # an objection for another purpose is no reason to refuse training use
         (lambda db, home, c, rec: consent.record(db, party_ref=rec["caller_ref"], purpose="quality",
-                                                 event="objection_made", actor="a"), []),
+                                                 event="objection_made", actor="a", home=home), []),
         (lambda db, home, c, rec: db.execute("UPDATE recordings SET basis='consent'"), ["no_consent"]),
         (lambda db, home, c, rec: db.execute("UPDATE recordings SET retention_until='2020-01-01T00:00:00+00:00'"),
          ["retention_expired"]),
@@ -184,9 +186,11 @@ def test_policy_decides_each_export(db, home, ready, recording, out_dir, setup, 
 def test_consent_basis_needs_both_parties_consent(db, home, ready, recording, out_dir):
     db.execute("UPDATE recordings SET basis = 'consent'")
     cid = ready["clip"]["id"]
-    consent.record(db, party_ref=recording["caller_ref"], purpose="training", event="consent_given", actor="a")
+    consent.record(db, party_ref=recording["caller_ref"], purpose="training", event="consent_given", actor="a",
+                   home=home)
     assert export.decide(db, cid).codes == ["no_consent"]
-    consent.record(db, party_ref=recording["agent_ref"], purpose="training", event="consent_given", actor="a")
+    consent.record(db, party_ref=recording["agent_ref"], purpose="training", event="consent_given", actor="a",
+                   home=home)
     assert do_export(db, home, [cid], out_dir)["decision"] == "allowed"
 
 
@@ -200,7 +204,8 @@ def test_mixed_mono_call_both_parties_heard(db, home, make_audio, out_dir):
     assert rec["channel_map"] == "mixed"
     facts = export.clip_facts(db, cid)
     assert {p.ref for p in facts.parties} == {rec["caller_ref"], rec["agent_ref"]}
-    consent.record(db, party_ref=rec["agent_ref"], purpose="training", event="objection_made", actor="a")
+    consent.record(db, party_ref=rec["agent_ref"], purpose="training", event="objection_made", actor="a",
+                   home=home)
     assert "objection" in export.decide(db, cid).codes
 
 
@@ -396,7 +401,7 @@ def test_objection_after_export_lists_the_export_for_recall(db, home, ready, rec
     res = do_export(db, home, [ready["clip"]["id"]], out_dir, recipient="vendor")
     assert export.recalls(db) == []
     out = consent.record(db, party_ref=recording["caller_ref"], purpose="training", event="objection_made",
-                         actor="clerk")
+                         actor="clerk", home=home)
     assert out["recall"] == {"party": recording["caller_ref"], "clips": [ready["clip"]["id"]],
                              "exports": [res["export_id"]]}
     (r,) = export.recalls(db)
@@ -409,7 +414,7 @@ def test_objection_after_export_lists_the_export_for_recall(db, home, ready, rec
     assert withdraw_log["exports"] == [res["export_id"]]
     # lifting the objection neither re-publishes nor un-recalls
     consent.record(db, party_ref=recording["caller_ref"], purpose="training", event="objection_withdrawn",
-                   actor="clerk")
+                   actor="clerk", home=home)
     assert library.get_clip(db, ready["clip"]["id"])["status"] == "withdrawn"
     assert len(export.recalls(db)) == 1
     assert export.decide(db, ready["clip"]["id"]).codes == ["withdrawn"]
@@ -417,9 +422,10 @@ def test_objection_after_export_lists_the_export_for_recall(db, home, ready, rec
 
 def test_an_export_after_reapproval_is_not_recalled(db, home, ready, recording, out_dir):
     first = do_export(db, home, [ready["clip"]["id"]], out_dir)
-    consent.record(db, party_ref=recording["caller_ref"], purpose="training", event="objection_made", actor="c")
+    consent.record(db, party_ref=recording["caller_ref"], purpose="training", event="objection_made", actor="c",
+                   home=home)
     consent.record(db, party_ref=recording["caller_ref"], purpose="training", event="objection_withdrawn",
-                   actor="c")
+                   actor="c", home=home)
     approve(db, ready["clip"]["id"])
     second = do_export(db, home, [ready["clip"]["id"]], out_dir)
     assert [r["export_id"] for r in export.recalls(db)] == [first["export_id"]]
@@ -429,7 +435,7 @@ def test_an_export_after_reapproval_is_not_recalled(db, home, ready, recording, 
 
 def test_recalls_survive_the_clip_being_deleted(db, home, ready, recording, out_dir):
     res = do_export(db, home, [ready["clip"]["id"]], out_dir)
-    export.recall_party(db, recording["caller_ref"], actor="dpo", reason="erasure")
+    export.recall_party(db, recording["caller_ref"], actor="dpo", reason="erasure", home=home)
     library.delete_clip(db, home, ready["clip"]["id"], actor="dpo")
     (r,) = export.recalls(db)
     assert r["export_id"] == res["export_id"] and r["files"][0]["reason"] == "erasure"

@@ -127,7 +127,8 @@ def test_approval_needs_a_current_rendering_and_no_objection(db, home, clip):
     render(db, home, clip["id"], force=True)  # a re-render returns the clip to unapproved
     assert library.get_clip(db, clip["id"])["status"] == "anonymized"
     rec = library.get_recording(db, clip["recording_id"])
-    consent.record(db, party_ref=rec["caller_ref"], purpose="training", event="objection_made", actor="c")
+    consent.record(db, party_ref=rec["caller_ref"], purpose="training", event="objection_made", actor="c",
+                   home=home)
     assert library.get_clip(db, clip["id"])["status"] == "withdrawn"
     with pytest.raises(PolicyRefusal, match="objected|objection"):
         rendering.approve(db, home, clip["id"], actor="m")

@@ -129,6 +129,34 @@ def test_a_recall_shortens_the_stored_date_at_once(db, home, make_audio, how):
     assert stored == retention.purge(db, home, now="2026-05-01", dry_run=True)["deleted"][0]["retention_until"]
 
 
+@pytest.mark.parametrize("call", [
+    "export.withdraw_clips", "export.recall_party", "consent.record", "access.withdraw_clips",
+    "access.record_in_call_objection",
+])
+def test_a_recall_cannot_skip_the_home(db, home, make_audio, call):
+    # regression: `home` was optional, and a library caller that left it out withdrew clips
+    # without recomputing the stored keep-until date
+    from clipkit import access, consent, export, users
+
+    rid = imported(db, home, make_audio)
+    cid = library.create_clip(db, home, rid, start_s=1, end_s=3, title="t", author="m")
+    ref = library.get_recording(db, rid)["caller_ref"]
+    user = users.User("dpo", "compliance")
+    calls = {
+        "export.withdraw_clips": lambda: export.withdraw_clips(db, [cid], actor="dpo", reason="x"),
+        "export.recall_party": lambda: export.recall_party(db, ref, actor="dpo", reason="x"),
+        "consent.record": lambda: consent.record(db, party_ref=ref, purpose="training", event="objection_made",
+                                                 actor="dpo"),
+        "access.withdraw_clips": lambda: access.withdraw_clips(db, user, [cid], reason="x"),
+        "access.record_in_call_objection": lambda: access.record_in_call_objection(db, user, rid, party="caller",
+                                                                                   at_s=1),
+    }
+    with pytest.raises(TypeError, match="home"):
+        calls[call]()
+    assert library.get_clip(db, cid)["status"] != "withdrawn"
+    assert library.get_recording(db, rid)["retention_until"].startswith("2028-01-10")
+
+
 def test_hold_set_and_release_are_logged_without_the_reason(db, home, make_audio):
     rid = imported(db, home, make_audio)
     retention.set_hold(db, rid, reason="complaint of Mr X", actor="legal")

@@ -217,7 +217,8 @@ def test_trainer_can_never_get_raw_audio(db, home, recording, clip, accounts, fa
         "set_redactions": lambda: access.set_redactions(db, home, trainer, cid, []),
         "render_clips": lambda: access.render_clips(db, home, trainer, [cid]),
         "approve": lambda: access.approve(db, home, trainer, cid),
-        "record_in_call_objection": lambda: access.record_in_call_objection(db, trainer, rid, party="caller", at_s=1),
+        "record_in_call_objection": lambda: access.record_in_call_objection(db, trainer, rid, party="caller", at_s=1,
+                                                                            home=home),
         "find_party": lambda: access.find_party(db, home, trainer, "06-12345678"),
         "record_consent": lambda: access.record_consent(db, home, trainer, identifier="1", purpose="training",
                                                         event="consent_given"),
@@ -225,7 +226,7 @@ def test_trainer_can_never_get_raw_audio(db, home, recording, clip, accounts, fa
         "log_csv": lambda: access.log_csv(db, trainer),
         "verify_log": lambda: access.verify_log(db, trainer),
         "recalls": lambda: access.recalls(db, trainer),
-        "withdraw_clips": lambda: access.withdraw_clips(db, trainer, [cid], reason="x"),
+        "withdraw_clips": lambda: access.withdraw_clips(db, trainer, [cid], reason="x", home=home),
         "exports_containing": lambda: access.exports_containing(db, trainer, [cid]),
         "list_requests": lambda: access.list_requests(db, trainer),
         "open_request": lambda: access.open_request(db, home, trainer, kind="access", identifier="1", role="caller"),
@@ -337,7 +338,8 @@ def test_in_call_objection_recalls_clips(db, home, recording, clip, accounts, fa
     manager, compliance = accounts["manager"], accounts["compliance"]
     fake_render(db, home, clip["id"])
     access.approve(db, home, manager, clip["id"])
-    out = access.record_in_call_objection(db, manager, recording["id"], party="caller", at_s=3.5, note="said no")
+    out = access.record_in_call_objection(db, manager, recording["id"], party="caller", at_s=3.5, note="said no",
+                                          home=home)
     assert out["event"] == "objection_made" and out["evidence"] == {"recording_id": recording["id"], "seconds": 3.5}
     assert library.get_clip(db, clip["id"])["status"] == "withdrawn"
     found = access.find_party(db, home, compliance, "+31 6 1234 5678")
