@@ -46,7 +46,20 @@ def main(argv=None) -> int:
     ap.add_argument("--utterances", type=int, default=6, help="utterances per voice")
     ap.add_argument("--no-rho", action="store_true", help="skip the pitch-correlation part")
     ap.add_argument("--voices", type=Path, default=privacy.CACHE / "voices")
+    ap.add_argument("--offsets", action="store_true",
+                    help="cut every utterance at its own offset in a call (0-600 s), as real clips are, "
+                         "instead of all at t=0 (the drifts then take a different phase per clip)")
+    ap.add_argument("--one-voice-per-key", action="store_true",
+                    help="diagnostic: every speaker gets the same voice under a key, so what is left "
+                         "is the speaker information the chain does not normalise away")
+    ap.add_argument("--same-transform", action="store_true",
+                    help="diagnostic: one key and one voice for every speaker (implies --one-voice-per-key); "
+                         "the single-key EER is then how separable speakers stay after the same transform")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="override a keyed range in clipkit.anonymize._voice for a tuning run, "
+                         "e.g. --set BAND_DRIFT_DB=8 or --set 'CONTRAST=(0.3,1.2)'")
     a = ap.parse_args(argv)
+    a.one_voice_per_key = a.one_voice_per_key or a.same_transform
     if a.keys < 5:
         ap.error("--keys must be at least 5 (the multi-key attacker uses four other keys)")
 
@@ -58,7 +71,16 @@ def main(argv=None) -> int:
     import torch
     from resemblyzer import VoiceEncoder
 
+    import ast
+
     import clipkit.anonymize as anon
+    from clipkit.anonymize import _voice
+
+    for item in a.set:
+        name, _, value = item.partition("=")
+        if not hasattr(_voice, name):
+            ap.error(f"--set: clipkit.anonymize._voice has no {name!r}")
+        setattr(_voice, name, ast.literal_eval(value))
 
     torch.set_num_threads(1)
     privacy._W.update(enc=VoiceEncoder("cpu", verbose=False), np=np)
@@ -69,12 +91,23 @@ def main(argv=None) -> int:
         by.setdefault(u["speaker"], []).append(u)
     U = a.utterances
     audio = {(s, i): sf.read(a.voices / by[s][i]["file"], dtype="float32")[0] for s in speakers for i in range(U)}
-    keys = [hashlib.sha256(f"clipkit-privacy-keys/{j}".encode()).digest() for j in range(a.keys)]
+    # --same-transform: one key and one voice for everyone, i.e. how well the
+    # attacker tells speakers apart when all went through the same transform
+    keys = [hashlib.sha256(f"clipkit-privacy-keys/{0 if a.same_transform else j}".encode()).digest()
+            for j in range(a.keys)]
     t0 = time.time()
 
+    def offset_s(key: bytes, s: str, i: int) -> float:
+        if not a.offsets:
+            return 0.0
+        h = hashlib.sha256(key + f"/offset/{s}/{i}".encode()).digest()
+        return 600.0 * int.from_bytes(h[:4], "big") / 2**32
+
     def render(key: bytes, s: str, i: int):
-        v = anon.derive_voice(key, voice_id=privacy.pseudonym(key, s), role="caller")
-        return anon.anonymize(audio[(s, i)].copy(), sr=privacy.SR, voice=v, method="strong")
+        vid = "everyone" if a.one_voice_per_key else privacy.pseudonym(key, s)
+        v = anon.derive_voice(key, voice_id=vid, role="caller")
+        return anon.anonymize(audio[(s, i)].copy(), sr=privacy.SR, voice=v, method="strong",
+                              t0_s=offset_s(key, s, i))
 
     E = np.stack([[[privacy._embed(render(k, s, i)) for i in range(U)] for s in speakers] for k in keys])
     E0 = np.stack([[privacy._embed(audio[(s, i)]) for i in range(U)] for s in speakers])
