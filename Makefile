@@ -52,6 +52,7 @@ bench: install warm
 bench-privacy: install
 	$(PYTHON) bench/privacy.py --setup
 	$(PYTHON) bench/privacy.py
+	$(PYTHON) bench/privacy_keysets.py
 
 clean-demo:
 	rm -rf $(CLIPKIT_HOME)

@@ -225,8 +225,6 @@ def test_spectral_shape_ranges_spare_pitch_cues(pseudonym):
     x = np.log2(np.sqrt(np.geomspace(300, 3400, 7)[:-1] * np.geomspace(300, 3400, 7)[1:]) / 1000)
     level = np.array(v.band_gains_db) + v.tilt_db_oct * x
     assert abs(np.polyfit(x, level, 1)[0]) <= 6.0 + 1e-9
-    # and no band from 1 kHz up stands more than 12 dB above the loudest band below it
-    assert level[x >= 0].max() <= level[x < 0].max() + 12.0 + 1e-9
 
 
 def test_caller_and_agent_on_one_call_sound_different(y120):

@@ -2,7 +2,7 @@
 
 Methods
 -------
-``"strong"`` (default, ``strong-v4``)
+``"strong"`` (default, ``strong-v5``)
     Speaker normalization, then a one-STFT source-filter transform (see
     :mod:`clipkit.anonymize._strong`). A stats pass measures the clip's
     median F0 and long-term average spectral envelope; the pitch is then
@@ -89,7 +89,7 @@ __all__ = [
     "anonymize", "derive_voice", "redact", "render", "warm_up",
 ]
 
-METHODS = {"strong": "strong-v4", "pitch": "pitch-v1"}
+METHODS = {"strong": "strong-v5", "pitch": "pitch-v1"}
 METHOD_LABELS = {
     "strong": "strong (default): keyed, time-varying pitch and timbre transform",
     "pitch": "pitch (WEAKER): keyed constant pitch shift; shifting back largely restores the voice",
