@@ -19,6 +19,7 @@ keys) and ρF0. Needs ~25 s (+~40 s for ρF0) on 2 cores.
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import json
 import os
@@ -70,8 +71,6 @@ def main(argv=None) -> int:
     import soundfile as sf
     import torch
     from resemblyzer import VoiceEncoder
-
-    import ast
 
     import clipkit.anonymize as anon
     from clipkit.anonymize import _voice
