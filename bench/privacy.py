@@ -822,11 +822,14 @@ def render_md(r: dict, rho: dict) -> str:
         worst = e[worst_att]
         met_e = worst["eer"] >= r["targets"]["eer_min"]
         met_r = rho["strong"] >= r["targets"]["rho_f0_min"]
-        L.append(f"**strong: worst attacker = {worst_att}, EER {_pct(worst['eer'])} % "
+        L.append(f"**strong on this key set: worst attacker = {worst_att}, EER {_pct(worst['eer'])} % "
                  f"(CI {_pct(worst['ci95'][0])}–{_pct(worst['ci95'][1])}) → EER target "
                  f"{'MET' if met_e else 'NOT MET'}; ρF0 {rho['strong']:.2f} → ρF0 target {'MET' if met_r else 'NOT MET'}.**"
                  + ("" if not met_e or worst["ci95"][0] >= r["targets"]["eer_min"] else
                     " (point estimate meets it; the CI's lower end does not.)"))
+        L.append("One run is one draw of installation keys, and EERs move by 5-15 points between draws; "
+                 "the method's figure is the mean over key sets from `bench/privacy_keysets.py` "
+                 "(`privacy-keysets.md`).")
     if r["methods_missing_in_anonymizer"]:
         L.append(f"\nNot benchmarked (not in the anonymizer's METHODS): {', '.join(r['methods_missing_in_anonymizer'])}.")
     if len(r.get("anonymizer_sources_seen", [])) > 1:
