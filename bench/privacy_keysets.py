@@ -75,7 +75,7 @@ def summarize(reports: list[dict], target: float) -> dict:
 
 def render_md(s: dict, reports: list[dict], target: float) -> str:
     names = [name for _, name in privacy.ATTACKS]
-    pct = lambda x: f"{100 * x:.1f}"  # noqa: E731
+    pct = privacy._pct
     r0 = reports[0]
     L = ["# Privacy benchmark over installation-key sets", "",
          f"Anonymizer: `{r0['anonymizer']}` · method `strong` · {len(r0['speakers'])} speakers × "
