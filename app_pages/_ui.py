@@ -140,6 +140,21 @@ def input_and_button(label: str, *, key: str, button: str, button_key: str, widt
     return text, clicked
 
 
+_MD_SPECIAL = {ord(c): "\\" + c for c in "\\`*_{}[]()<>#+-.!|:~$&^=\"'/@%,;?"}
+
+
+def plain(text) -> str:
+    """User text made inert for ``st.markdown``: no links, images, emphasis, icons, colours or maths.
+
+    Titles, notes and tags are typed by people; rendered as Markdown, an image
+    in a title would load from an outside host on a trainer's screen and a
+    backtick would break out of a tag. Every ASCII punctuation character is
+    backslash-escaped (CommonMark allows that for all of them) and line
+    breaks become spaces.
+    """
+    return " ".join(str(text if text is not None else "").split()).translate(_MD_SPECIAL)
+
+
 def badge(status: str) -> None:
     st.badge(status, color=STATUS_COLORS.get(status, "gray"))
 

@@ -9,6 +9,19 @@ from clipkit.consent import CHANNELS, EVENTS, PURPOSES
 from clipkit.errors import ClipkitError, NotFound
 
 user, home, db = _ui.context()
+
+
+def _reach_warning(out: dict) -> str:
+    text = ("This identifier matches nobody heard in any call, so no clip was withdrawn. Check the number: "
+            "the event will apply to calls imported later under the same identifier.")
+    matches = out.get("possible_matches") or []
+    if matches:
+        text += " The same number written another way belongs to " + ", ".join(
+            f"party {_ui.plain(m['label'])} ({m['recordings']} call(s), reference {m['ref']})" for m in matches
+        ) + ". If it is the same person, join the two under *Join two parties* below."
+    return text
+
+
 st.title("Parties & consent")
 st.caption("The identifier is canonicalised and turned into a keyed pseudonym on the fly; it is never stored "
            "or logged.")
@@ -34,6 +47,10 @@ if info:
     p = info["party"]
     st.subheader(f"Party {p['label']}")
     st.caption(f"reference {p['ref']} · known since {p['created_at'][:10]} · {len(info['recordings'])} call(s)")
+    if not info["recordings"]:
+        st.warning("Nobody with this identifier is heard in any call in the library: an objection recorded "
+                   "here withdraws no clip today. Check the number; it applies to calls imported later.",
+                   icon=":material/warning:")
     if info["status"]:
         st.markdown("**Status per purpose**")
         st.dataframe(pd.DataFrame([
@@ -90,7 +107,34 @@ if info or missing:
             if recall.get("exports"):
                 msg += f" Earlier exports to recall: {', '.join(recall['exports'])}."
             st.session_state["consent_message"] = msg
+            st.session_state["consent_warning"] = _reach_warning(out) if out.get("new_party") else None
             st.rerun()
 msg = st.session_state.pop("consent_message", None)
 if msg:
     st.success(msg)
+warn = st.session_state.pop("consent_warning", None)
+if warn:
+    st.warning(warn, icon=":material/warning:")
+
+# ---------------------------------------------------------------- merge
+if info:
+    with st.expander("Join two parties", icon=":material/merge:"):
+        st.caption("When two parties are one person (for example a number written in another country's "
+                   "format, or parties created before identifiers were cleaned), join the other one into this "
+                   "party: its calls, consent history and requests move here, and an objection in either "
+                   "history applies to every call at once.")
+        other = st.text_input("The other party's reference", key="merge_other",
+                              placeholder="24 hex characters, as shown under the party's name")
+        why = st.text_input("Why they are one person (kept as a note)", key="merge_reason")
+        sure = st.checkbox("I checked that both are the same person", key="merge_confirm")
+        if st.button("Join into this party", key="merge_go", disabled=not (sure and other.strip() and why.strip()),
+                     icon=":material/merge:"):
+            with _ui.errors():
+                out = access.merge_parties(db, home, user, keep_ref=info["party"]["ref"], merge_ref=other,
+                                           reason=why)
+                msg = (f"Joined party {out['merged']} into this party: {len(out['recordings'])} call(s), "
+                       f"{out['events']} consent event(s), {out['requests']} request(s) moved.")
+                if (out.get("recall") or {}).get("clips"):
+                    msg += f" Withdrawn clips: {', '.join(map(str, out['recall']['clips']))}."
+                st.session_state["consent_message"] = msg
+                st.rerun()

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from . import audio, auditlog, consent, erasure, export, library, parties, rendering, requests, retention
+from . import audio, auditlog, consent, erasure, export, library, merge, parties, rendering, requests, retention
 from .errors import BadInput, Forbidden, NotFound, PolicyRefusal
 from .home import Home
 from .users import ROLES, User, active_user
@@ -57,6 +57,7 @@ PERMISSIONS: dict[str, tuple[frozenset, str]] = {
     "objection.in_call": (frozenset({MANAGER, COMPLIANCE}), "record an objection heard in a call"),
     "parties": (frozenset({COMPLIANCE}), "look up parties and their consent"),
     "consent.record": (frozenset({COMPLIANCE}), "record consent, withdrawals and objections"),
+    "parties.merge": (frozenset({COMPLIANCE}), "join two parties that are one person"),
     "log": (frozenset({COMPLIANCE}), "read or verify the log"),
     "recall": (frozenset({COMPLIANCE}), "recall exports"),
     "requests": (frozenset({COMPLIANCE}), "handle data-subject requests"),
@@ -429,6 +430,12 @@ def record_consent(
     if not identifier or not identifier.strip():
         raise BadInput("give the party's identifier (phone, customer or employee number)")
     return consent.record_for(db, home, identifier, **kwargs)
+
+
+def merge_parties(db: Database, home: Home, user: User, *, keep_ref: str, merge_ref: str, reason: str) -> dict:
+    """Join party ``merge_ref`` into ``keep_ref`` (see :func:`clipkit.merge.merge`)."""
+    user = require(db, user, "parties.merge")
+    return merge.merge(db, home, into_ref=keep_ref, from_ref=merge_ref, reason=reason, actor=user.name)
 
 
 # ---------------------------------------------------------------- exports and recalls

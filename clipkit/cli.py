@@ -786,6 +786,8 @@ def _event_human(p: dict) -> str:
         line += f"\nWithdrew {len(r['clips'])} clip(s): {', '.join(map(str, r['clips']))}"
         if r["exports"]:
             line += f"\n{len(r['exports'])} earlier export(s) contained them: run 'clipkit recalls'"
+    if p.get("warning"):
+        line += f"\nWARNING: {p['warning']}"
     return line
 
 
@@ -874,6 +876,40 @@ def _status_human(p: dict) -> str:
         lines.append(f"  #{e['seq']:<5} {e['effective_at'][:16]} {e['purpose']:<9} {e['event']:<20} "
                      f"via {e['channel'] or '-':<8} by {e['recorded_by']}{where}" + (f"  {e['note']}" if e["note"] else ""))
     return "\n".join(lines)
+
+
+@cli.group(name="party", cls=_Group)
+@global_options
+def party_group():
+    """Parties (callers and agents): join two that are one person."""
+
+
+def _merge_human(p: dict) -> str:
+    line = (f"Merged party {p['merged']} into {p['party']} ({p['label']}): {len(p['recordings'])} recording(s), "
+            f"{p['events']} consent/objection event(s), {p['requests']} request(s) moved")
+    r = p.get("recall")
+    if r and r["clips"]:
+        line += f"\nWithdrew {len(r['clips'])} clip(s) under the joined objection: {', '.join(map(str, r['clips']))}"
+        if r["exports"]:
+            line += f"\n{len(r['exports'])} earlier export(s) contained them: run 'clipkit recalls'"
+    return line
+
+
+@party_group.command(name="merge")
+@global_options
+@click.argument("keep_ref")
+@click.argument("merge_ref")
+@click.option("--reason", required=True, help="Why they are one person (kept as a note, cleared at erasure).")
+@click.option("--actor", default=None, help="Who merges.")
+@_run(_merge_human)
+def party_merge(keep_ref, merge_ref, reason, actor):
+    """Join party MERGE_REF into KEEP_REF: history, recordings and requests follow; objections apply at once."""
+    from . import merge
+
+    home = _home()
+    with _db(home) as db:
+        return merge.merge(db, home, into_ref=keep_ref, from_ref=merge_ref, reason=reason,
+                           actor=actor or _default_actor())
 
 
 @cli.command(name="status")

@@ -95,6 +95,13 @@ def m001_consent(db: Database) -> None:
     db.execute("CREATE INDEX consent_status_objection ON consent_status(purpose, objection)")
 
 
+@migrations()
+def m002_merged_from(db: Database) -> None:
+    # an event copied from a party that was merged into this one (clipkit party merge)
+    # keeps the sequence number it had there; adding a column changes no existing row
+    db.execute("ALTER TABLE consent_events ADD COLUMN merged_from_seq INTEGER")
+
+
 # ---------------------------------------------------------------- helpers
 
 
@@ -149,7 +156,7 @@ def _validate(purpose: str, event: str, channel: str | None, actor: str, note: s
 
 def _event_row(row: tuple) -> dict:
     keys = ("seq", "party_ref", "purpose", "event", "effective_at", "recorded_at", "channel",
-            "recorded_by", "note", "evidence_recording_id", "evidence_s")
+            "recorded_by", "note", "evidence_recording_id", "evidence_s", "merged_from_seq")
     out = dict(zip(keys, row))
     rec, sec = out.pop("evidence_recording_id"), out.pop("evidence_s")
     out["evidence"] = None if rec is None else {"recording_id": rec, "seconds": sec}
@@ -157,7 +164,7 @@ def _event_row(row: tuple) -> dict:
 
 
 _EVENT_COLUMNS = ("seq, party_ref, purpose, event, effective_at, recorded_at, channel, recorded_by, note, "
-                  "evidence_recording_id, evidence_s")
+                  "evidence_recording_id, evidence_s, merged_from_seq")
 
 
 def fold(events: list[dict], *, party_ref: str, purpose: str, now: str) -> dict:
@@ -347,6 +354,25 @@ def status_rows(db: Database) -> list[dict]:
     return list(db.query("SELECT * FROM consent_status ORDER BY party_ref, purpose"))
 
 
+def take_over(db: Database, from_ref: str, into_ref: str, *, now: str) -> int:
+    """Copy every event of ``from_ref`` to ``into_ref`` (for a merge), keeping their times; returns how many.
+
+    The copies keep effective and recording times, channel, author, note and
+    evidence, and name the event they came from (``merged_from_seq``), so the
+    merged history folds exactly as both histories together. Call inside the
+    merge's transaction, then delete the merged party and :func:`forget` it.
+    """
+    rows = list(db.query("SELECT * FROM consent_events WHERE party_ref = ? ORDER BY seq", [from_ref]))
+    for r in rows:
+        old = r.pop("seq")
+        r.update(party_ref=into_ref, merged_from_seq=old)
+        db["consent_events"].insert(r)
+    for (purpose,) in db.execute("SELECT DISTINCT purpose FROM consent_events WHERE party_ref = ? ORDER BY 1",
+                                 [into_ref]).fetchall():
+        _project(db, into_ref, purpose, now)
+    return len(rows)
+
+
 def forget(db: Database, party_ref: str) -> int:
     """Delete a party's history and status; for erasure, after the parties row is deleted.
 
@@ -385,6 +411,41 @@ def resolve_party(db: Database, home: Home, identifier: str, *, create: bool) ->
     return parties.lookup(db, secret, identifier, region=region)
 
 
+def reach(db: Database, home: Home, party: dict, identifier: str) -> dict:
+    """Whether an event for this party reaches anyone heard in a recording, and who else it may mean.
+
+    Returns ``{"new_party": bool, "recordings": n, "possible_matches": [{"ref", "label", "recordings"}]}``.
+    ``new_party`` is true when the identifier matches nobody heard in any
+    recording: an objection recorded for it withdraws nothing today, which
+    staff must be told (a mistyped number is a silent failure otherwise).
+    ``possible_matches`` are parties stored under another spelling of the same
+    phone number (see :func:`clipkit.parties.alternative_forms`).
+    """
+    def heard(ref: str) -> int:
+        return db.execute("SELECT count(*) FROM recordings WHERE caller_ref = ? OR agent_ref = ?",
+                          [ref, ref]).fetchone()[0]
+
+    n = heard(party["ref"])
+    matches = []
+    for row in parties.possible_matches(db, home.secret(), identifier, region=home.config["phone_region"]):
+        if row["ref"] != party["ref"]:
+            matches.append({"ref": row["ref"], "label": row["label"], "recordings": heard(row["ref"])})
+    return {"new_party": n == 0, "recordings": n, "possible_matches": matches}
+
+
+def reach_warning(found: dict) -> str | None:
+    """A plain sentence for :func:`reach`'s result, or None when the identifier reaches someone heard."""
+    if not found["new_party"]:
+        return None
+    text = ("this identifier matches nobody heard in any recording, so the event withdraws no clip today; "
+            "check the number (it will apply to calls imported later under the same identifier)")
+    if found["possible_matches"]:
+        who = ", ".join(f"{m['label']} (party {m['ref']}, {m['recordings']} call(s))" for m in found["possible_matches"])
+        text += (f"; the same number written another way belongs to {who} — if it is the same person, "
+                 "join the two with 'party merge'")
+    return text
+
+
 def record_for(db: Database, home: Home, identifier: str, **kwargs) -> dict:
     """:func:`record` for an external identifier, creating the party if unknown.
 
@@ -408,7 +469,9 @@ def record_for(db: Database, home: Home, identifier: str, **kwargs) -> dict:
     Returns
     -------
     dict
-        As :func:`record`, plus the party's ``label``.
+        As :func:`record`, plus the party's ``label`` and :func:`reach`'s
+        ``new_party``, ``recordings`` and ``possible_matches``, and
+        ``warning`` (a sentence, or None).
     """
     _validate(kwargs.get("purpose"), kwargs.get("event"), kwargs.get("channel"), kwargs.get("actor"), kwargs.get("note"))
     utc_iso(kwargs.get("effective"), name="--effective")
@@ -422,5 +485,8 @@ def record_for(db: Database, home: Home, identifier: str, **kwargs) -> dict:
     with transaction(db):
         party = resolve_party(db, home, identifier, create=True)
         out = record(db, party_ref=party["ref"], home=home, **kwargs)
+        found = reach(db, home, party, identifier)
     out["label"] = party["label"]
+    out.update(found)
+    out["warning"] = reach_warning(found)
     return out

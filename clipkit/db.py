@@ -34,6 +34,7 @@ MIGRATION_MODULES = (
     "clipkit.users",
     "clipkit.requests",
     "clipkit.retention",
+    "clipkit.notes",
 )
 
 BUSY_TIMEOUT_S = 15.0

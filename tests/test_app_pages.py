@@ -407,3 +407,32 @@ def test_compliance_requests_register_and_erasure_confirmation(app_home):
     ok(at.button(key="er_go").click().run())
     assert not errors(at), errors(at)
     assert library.list_recordings(db)[1] == 0
+
+
+def test_an_objection_for_nobody_heard_warns_and_two_parties_can_be_joined(app_home, make_audio):
+    db, home = app_home["db"], app_home["home"]
+    path = make_audio("be.wav", seconds=4.0, seed=77)
+    library.import_recordings(db, home, [path], caller="0470 12 34 56", agent="E-0042", actor="manager")
+    at = ok(app("compliance"))
+    ok(at.switch_page("app_pages/compliance_parties.py").run())
+    at.text_input(key="party_identifier").input("\u202a+32 470 12 34 56\u202c")
+    ok(at.button(key="party_lookup").click().run())
+    at.selectbox(key="consent_purpose").set_value("training")
+    at.selectbox(key="consent_event").set_value("objection_made")
+    ok(at.button(key="consent_submit").click().run())
+    assert not errors(at), errors(at)
+    warning = " ".join(w.value for w in at.warning)
+    assert "matches nobody heard in any call" in warning and "Join two parties" in warning
+    assert "--" not in warning and "party merge" not in warning  # the page speaks the page's language
+    from clipkit import parties
+
+    kept = parties.lookup(db, home.secret(), "+32470123456")["ref"]
+    other = parties.lookup(db, home.secret(), "0470123456")["ref"]
+    at.text_input(key="merge_other").input(other)
+    at.text_input(key="merge_reason").input("Same caller, Belgian number written two ways")
+    at.checkbox(key="merge_confirm").check()
+    ok(at.run())
+    ok(at.button(key="merge_go").click().run())
+    assert not errors(at), errors(at)
+    assert any("Joined party" in s.value and "Withdrawn clips" not in s.value for s in at.success)
+    assert parties.lookup(db, home.secret(), "0470 12 34 56")["ref"] == kept

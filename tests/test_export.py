@@ -495,3 +495,21 @@ def test_cli_recalls(cli_run, db, ready, recording, out_dir):
     assert rc["files"][0]["sha256"] == exp["exported"][0]["sha256"]
     r, _ = cli_run("recalls", as_json=False)
     assert exp["export_id"] in r.stdout and exp["exported"][0]["file"] in r.stdout
+
+
+# ---------------------------------------------------------------- an objection reaches the caller however it is typed
+
+@pytest.mark.parametrize("spelling", [
+    "\u202a0612345678\u202c", "06\u200b12345678", "\ufeff06-12345678", "06\u201312345678", "06\u221212345678",
+    "tel:+31612345678", "\u0660\u0666\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668", "+31 (0)6 1234 5678",
+    " 0031 6 1234 5678\n",
+])
+def test_an_objection_typed_any_way_blocks_the_callers_export(cli_run, db, home, ready, out_dir, spelling):
+    # the fixture call's caller was imported as 06-12345678
+    r, out = cli_run("object", "--caller", spelling, "--purpose", "training")
+    assert r.exit_code == 0, r.output
+    assert out["new_party"] is False and out["warning"] is None
+    assert ready["clip"]["id"] in out["recall"]["clips"]
+    r, out = cli_run("export", ready["clip"]["id"], "--to", out_dir, "--actor", "trainer")
+    assert r.exit_code == 3
+    assert [x["code"] for x in out["refused"][0]["reasons"]][0] == "objection"
