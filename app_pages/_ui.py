@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from clipkit import access
+from clipkit import audio
 from clipkit.errors import ClipkitError, PolicyRefusal
 
 RUN = threading.local()
@@ -74,14 +74,27 @@ def login_form() -> None:
         password = st.text_input("Password", type="password", key="login_password", autocomplete="current-password")
         submitted = st.form_submit_button("Log in", key="login_submit", type="primary")
     if submitted:
+        from clipkit.home import session_idle_s
+
         try:
-            user = users.authenticate(RUN.db, name, password)
+            user = users.authenticate(RUN.db, name, password, source=client_address(),
+                                      idle_s=session_idle_s(RUN.home))
         except ClipkitError as e:
             st.error(str(e))
         else:
             st.session_state.clear()  # nothing of the login (the password) stays in the session
             st.session_state["user"] = user
             st.rerun()
+
+
+def client_address() -> str:
+    """The browser's address as the server sees it (login throttling counts per account and address)."""
+    try:
+        ip = st.context.ip_address
+    except Exception:  # bare runs have no client
+        ip = None
+    # None on localhost; AppTest's stand-in runtime hands back a mock: neither is an address
+    return ip if isinstance(ip, str) and ip else "unknown"
 
 
 def context():
@@ -190,17 +203,17 @@ def fmt_s(seconds: float) -> str:
 
 @st.cache_data(max_entries=32, ttl="1h", show_spinner=False)
 def cached_segment(path: str, sha256: str, start_s: float, end_s: float) -> bytes:
-    return access.decode_segment(path, sha256, start_s, end_s)
+    return audio.segment_wav(path, start_s=start_s, end_s=end_s)
 
 
 @st.cache_data(max_entries=64, ttl="1h", show_spinner=False)
 def cached_file(path: str, sha256: str) -> bytes:
-    return access.read_file(path, sha256)
+    return audio.read_verified(path, sha256)
 
 
 @st.cache_data(max_entries=64, ttl="1h", show_spinner=False)
 def cached_envelope(path: str, sha256: str, points: int):
-    return access.compute_envelope(path, sha256, points)
+    return audio.envelope(path, points=points)
 
 
 def forget_cached_audio() -> None:

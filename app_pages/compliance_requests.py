@@ -94,7 +94,7 @@ if st.button("Write access bundle", key="ab_go", disabled=not (ab_confirm and ab
         out = access.access_bundle(db, home, user, identifier=ab_identifier, role=ab_role, request_id=ab_request,
                                    include_other_party=ab_other)
         st.session_state["ab_result"] = out
-        st.session_state["ab_zip"] = access.folder_zip(out["path"])
+        st.session_state["ab_zip"] = access.bundle_zip(db, user, out["bundle_id"])
 ab = st.session_state.get("ab_result")
 if ab:
     closed = ab.get("closed_request")

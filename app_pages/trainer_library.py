@@ -75,7 +75,8 @@ if b1.button("Export", key="exp_go", type="primary", disabled=not selection, ico
         result = access.export_package(db, home, user, list(selection), recipient=recipient,
                                        all_or_nothing=all_or_nothing)
         st.session_state["exp_result"] = result
-        st.session_state["exp_zip"] = access.package_zip(db, user, result["path"]) if result.get("path") else None
+        st.session_state["exp_zip"] = (access.package_zip(db, home, user, result["export_id"])
+                                       if result.get("path") else None)
 if b2.button("Clear selection", key="exp_clear", disabled=not selection):
     selection.clear()
     st.rerun()

@@ -87,24 +87,20 @@ def require(db: Database, user: User, action: str) -> User:
 
 
 # ---------------------------------------------------------------- loaders (cacheable)
+# What the app may wrap in a cache keyed by the file's sha256. They take a
+# path, not a principal, so they are private: every public function below
+# checks the principal and logs *before* it calls one.
 
 
-def decode_segment(path: str, sha256: str, start_s: float, end_s: float) -> bytes:
-    """WAV bytes of ``[start_s, end_s)`` of a file (sha256 only keys a cache)."""
-    y, sr = audio.read_segment(path, start_s=start_s, end_s=end_s)
-    return audio.to_wav_bytes(y, sr=sr)
+def _segment(path: str, sha256: str, start_s: float, end_s: float) -> bytes:
+    return audio.segment_wav(path, start_s=start_s, end_s=end_s)
 
 
-def read_file(path: str, sha256: str) -> bytes:
-    """A file's bytes, checked against its recorded sha256."""
-    data = Path(path).read_bytes()
-    if hashlib.sha256(data).hexdigest() != sha256:
-        raise NotFound(f"the audio file {Path(path).name} does not match its recorded checksum")
-    return data
+def _file(path: str, sha256: str) -> bytes:
+    return audio.read_verified(path, sha256)
 
 
-def compute_envelope(path: str, sha256: str, points: int):
-    """``audio.envelope`` of a file: peaks (channels, <= points) and seconds per point."""
+def _envelope(path: str, sha256: str, points: int):
     return audio.envelope(path, points=points)
 
 
@@ -151,7 +147,7 @@ def waveform(
     path = library.recording_path(home, rec)
     if not path.exists():
         raise NotFound(f"the audio of recording {recording_id} is gone (erased or purged)")
-    return (loader or compute_envelope)(str(path), rec["sha256"], points)
+    return (loader or _envelope)(str(path), rec["sha256"], points)
 
 
 def raw_audio(
@@ -159,6 +155,9 @@ def raw_audio(
     loader: Callable | None = None,
 ) -> bytes:
     """WAV bytes of a range of a raw recording; logged (kind ``play.raw``) with the reason.
+
+    The bytes carry a random nonce chunk (:func:`clipkit.audio.with_nonce`):
+    no two responses are alike, so no player can be handed another one's audio.
 
     Raises
     ------
@@ -190,7 +189,7 @@ def raw_audio(
         "recording": recording_id, "start_s": round(start_s, 3), "end_s": round(end_s, 3), "reason": reason,
         "role": user.role,
     })
-    return (loader or decode_segment)(str(path), rec["sha256"], round(start_s, 3), round(end_s, 3))
+    return audio.with_nonce((loader or _segment)(str(path), rec["sha256"], round(start_s, 3), round(end_s, 3)))
 
 
 def clip_original_audio(
@@ -268,8 +267,12 @@ def render_clips(
 
 
 def current_rendering(db: Database, user: User, clip_id: int) -> dict | None:
-    """The clip's current rendering row (path, sha256, method, figures), or None."""
-    get_clip(db, user, clip_id)  # a trainer: approved clips only
+    """The clip's current rendering row (path, sha256, method, figures), or None.
+
+    For staff who check renderings (manager, compliance): the figures hold
+    the speaker's original median pitch, which a trainer must not see.
+    """
+    require(db, user, "clips.browse")
     return rendering.current_rendering(db, library.get_clip(db, clip_id))
 
 
@@ -279,10 +282,13 @@ def approve(db: Database, home: Home, user: User, clip_id: int) -> dict:
 
 
 def anonymized_audio(db: Database, home: Home, user: User, clip_id: int, *, reader: Callable | None = None) -> bytes:
-    """The bytes of a clip's current anonymized rendering, exactly as stored; each call logged (kind ``play``).
+    """The bytes of a clip's current anonymized rendering; each call logged (kind ``play``).
 
-    A trainer gets only approved clips. Nobody gets a stale rendering, and
-    this function never touches the raw recording.
+    The stored bytes plus a random nonce chunk (:func:`clipkit.audio.with_nonce`;
+    :func:`clipkit.audio.without_nonce` gives back exactly the stored file,
+    whose sha256 the log records). A trainer gets only approved clips the
+    export policy would let leave, rendered with a strong method. Nobody gets
+    a stale rendering, and this function never touches the raw recording.
 
     Raises
     ------
@@ -296,7 +302,7 @@ def anonymized_audio(db: Database, home: Home, user: User, clip_id: int, *, read
         if clip["status"] != "approved":
             raise PolicyRefusal(f"clip {clip_id} is not in the training library (it is not approved)",
                                 reasons=[{"code": "not_approved", "message": "the clip has not been approved by a manager"}])
-        reasons = play_blockers(db, home, clip)
+        reasons = _play_blockers(db, clip)
         if reasons:
             raise PolicyRefusal(f"clip {clip_id} may not be played: " + "; ".join(r["message"] for r in reasons),
                                 reasons=reasons)
@@ -307,16 +313,20 @@ def anonymized_audio(db: Database, home: Home, user: User, clip_id: int, *, read
     path = home.root / current["path"]
     if not home.contains(path) or not path.exists():
         raise NotFound(f"the anonymized audio of clip {clip_id} is missing")
-    data = (reader or read_file)(str(path), current["sha256"])
+    data = (reader or _file)(str(path), current["sha256"])
     auditlog.append(db, kind="play", actor=user.name, data={
         "clip": clip_id, "rendering": current["id"], "sha256": current["sha256"], "role": user.role,
     })
-    return data
+    return audio.with_nonce(data)
 
 
-def play_blockers(db: Database, home: Home, clip: dict) -> list[dict]:
-    """Policy reasons that keep an approved clip from being played in training (a weak method aside)."""
-    decision = export.decide(db, clip["id"], allow_weak=True)
+def _play_blockers(db: Database, clip: dict) -> list[dict]:
+    """Policy reasons that keep a clip from being played in training: the export rules, weak method included.
+
+    A trainer hears what may leave the building and nothing else: a clip
+    rendered with the weak ``pitch`` method is refused here as it is at export.
+    """
+    decision = export.decide(db, clip["id"], allow_weak=False)
     return [dict(r.as_dict(), clip_id=clip["id"]) for r in decision.reasons]
 
 
@@ -441,7 +451,7 @@ def merge_parties(db: Database, home: Home, user: User, *, keep_ref: str, merge_
 # ---------------------------------------------------------------- exports and recalls
 
 
-def export_dir(home: Home) -> Path:
+def _export_dir(home: Home) -> Path:
     """Where the app writes export folders: ``config["export_dir"]``, else ``<home>-exports`` next to the home."""
     configured = home.config.get("export_dir")
     return Path(configured).expanduser() if configured else home.root.parent / f"{home.root.name}-exports"
@@ -449,7 +459,7 @@ def export_dir(home: Home) -> Path:
 
 def export_package(
     db: Database, home: Home, user: User, clip_ids: Sequence[int], *, recipient: str | None = None,
-    all_or_nothing: bool = False, to: str | Path | None = None,
+    all_or_nothing: bool = False,
 ) -> dict:
     """Export clips to a training package (see :func:`clipkit.export.export_clips`).
 
@@ -458,7 +468,7 @@ def export_package(
     ``reasons`` list every clip's reasons (``{"clip_id", "code", "message"}``).
     """
     user = require(db, user, "export")
-    result = export.export_clips(db, home, list(clip_ids), to=to or export_dir(home), actor=user.name,
+    result = export.export_clips(db, home, list(clip_ids), to=_export_dir(home), actor=user.name,
                                  recipient=recipient or None, all_or_nothing=all_or_nothing)
     result["reasons"] = [dict(r, clip_id=item["clip_id"]) for item in result.get("refused", [])
                          for r in item["reasons"]]
@@ -472,10 +482,30 @@ def export_package(
     return result
 
 
-def package_zip(db: Database, user: User, path: str | Path) -> bytes:
-    """A zip of one export folder (for a download), built in memory."""
-    require(db, user, "export")
-    return folder_zip(path)
+def package_zip(db: Database, home: Home, user: User, export_id: str) -> bytes:
+    """A zip of one of the user's own completed exports (for a download), built in memory.
+
+    Only what the export's rows name goes in (its manifest and each clip's
+    file, checked against the sha256 recorded when it was exported), never
+    whatever else sits in a folder.
+
+    Raises
+    ------
+    NotFound
+        For an unknown export, or one made by someone else, not complete, or
+        whose files changed or went missing.
+    """
+    user = require(db, user, "export")
+    try:
+        row = export.get_export(db, str(export_id))
+    except NotFound:
+        row = None
+    if row is None or row["actor"] != user.name or row["state"] != "complete":
+        raise NotFound(f"no completed export {export_id!r} of yours")
+    folder = Path(row["folder"])
+    members = [(folder / export.MANIFEST, row["manifest_sha256"])] + [(folder / f["file"], f["sha256"])
+                                                                       for f in row["files"]]
+    return _zip_members(folder.name, members)
 
 
 def recalls(db: Database, user: User) -> list[dict]:
@@ -538,26 +568,27 @@ def verify_log(db: Database, user: User, *, head_text: str | None = None) -> dic
     return result
 
 
-def folder_zip(path: str | Path) -> bytes:
-    """A zip of a folder written by an export or an access bundle, built in memory."""
+def _zip_members(top: str, members: Sequence[tuple[Path, str | None]]) -> bytes:
+    """A zip (in memory) of the given files under ``top/``, each checked against its sha256 when one is given."""
     import io
     import zipfile
 
-    folder = Path(path)
-    if not folder.is_dir():
-        raise NotFound(f"the folder {folder} is gone")
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
-        for f in sorted(folder.rglob("*")):
-            if f.is_file():
-                z.write(f, arcname=f"{folder.name}/{f.relative_to(folder)}")
+        for path, sha in members:
+            if not path.is_file() or path.is_symlink():
+                raise NotFound(f"{path.name} is missing from {top}")
+            data = path.read_bytes()
+            if sha is not None and hashlib.sha256(data).hexdigest() != sha:
+                raise NotFound(f"{path.name} in {top} does not match the checksum recorded when it was written")
+            z.writestr(f"{top}/{path.name}", data)
     return buf.getvalue()
 
 
 # ---------------------------------------------------------------- requests, access bundles, erasure
 
 
-def bundle_dir(home: Home) -> Path:
+def _bundle_dir(home: Home) -> Path:
     """Where the app writes access bundles: ``config["bundle_dir"]``, else ``<home>-bundles`` next to the home."""
     configured = home.config.get("bundle_dir")
     return Path(configured).expanduser() if configured else home.root.parent / f"{home.root.name}-bundles"
@@ -591,13 +622,27 @@ def close_request(db: Database, user: User, request_id: int, *, outcome: str) ->
 
 def access_bundle(
     db: Database, home: Home, user: User, *, identifier: str, role: str, request_id: int | None = None,
-    include_other_party: bool = False, to: str | Path | None = None,
+    include_other_party: bool = False,
 ) -> dict:
     """Write an Art. 15 access bundle (see :func:`clipkit.requests.access_bundle`); closes the matching request."""
     user = require(db, user, "requests")
-    return requests.access_bundle(db, home, identifier=identifier, role=role, to=to or bundle_dir(home),
+    return requests.access_bundle(db, home, identifier=identifier, role=role, to=_bundle_dir(home),
                                   request_id=request_id, include_other_party=include_other_party,
                                   actor=user.name)
+
+
+def bundle_zip(db: Database, user: User, bundle_id: int) -> bytes:
+    """A zip of an access bundle written earlier (for the officer to hand over), built in memory."""
+    require(db, user, "requests")
+    folder, files = requests.bundle_files(db, int(bundle_id))
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for f in files:
+            z.write(f, arcname=f"{folder.name}/{f.relative_to(folder)}")
+    return buf.getvalue()
 
 
 def erase(

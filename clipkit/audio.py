@@ -6,6 +6,7 @@ start fast (``clipkit list``), so librosa stays out.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import struct
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from .errors import BadAudio, BadInput
+from .errors import BadAudio, BadInput, NotFound
 
 MIN_SR = 8000
 MAX_SR = 48000
@@ -267,3 +268,61 @@ def to_wav_bytes(y: np.ndarray, *, sr: int) -> bytes:
     data = y.T if y.ndim == 2 else y
     sf.write(buf, np.clip(data, -1.0, 1.0), sr, format="WAV", subtype="PCM_16")
     return buf.getvalue()
+
+
+# ---------------------------------------------------------------- what the app hands to a browser
+
+NONCE_CHUNK = b"JUNK"  # the RIFF chunk id every WAV reader skips
+NONCE_BYTES = 16
+
+
+def with_nonce(wav: bytes) -> bytes:
+    """A copy of RIFF/WAVE bytes with a random 16-byte ``JUNK`` chunk appended after the audio.
+
+    Every payload handed to a browser goes through this. Streamlit names an
+    in-memory media file by a hash of its length and its first, middle and
+    last 64 KiB, shares the store between sessions, and keeps the first file
+    stored under a name: without the nonce, a raw preview and an anonymized
+    clip whose start, middle and end are digital silence get one name, and
+    the trainer's player serves the manager's raw audio. With it, no two
+    payloads share a name and no name can be guessed from the content.
+    Players ignore a ``JUNK`` chunk; the audio is untouched.
+
+    Raises
+    ------
+    ValueError
+        If ``wav`` is not RIFF/WAVE.
+    """
+    if wav[:4] != b"RIFF" or wav[8:12] != b"WAVE" or len(wav) % 2:
+        raise ValueError("not an even-length RIFF/WAVE payload")
+    out = wav + NONCE_CHUNK + struct.pack("<I", NONCE_BYTES) + os.urandom(NONCE_BYTES)
+    return out[:4] + struct.pack("<I", len(out) - 8) + out[8:]
+
+
+def without_nonce(payload: bytes) -> bytes:
+    """The original bytes of a :func:`with_nonce` payload (for checks: what was served is what is stored)."""
+    tail = 8 + NONCE_BYTES
+    if len(payload) < 12 + tail or payload[-tail:-tail + 4] != NONCE_CHUNK:
+        raise ValueError("the payload carries no nonce chunk")
+    body = payload[:-tail]
+    return body[:4] + struct.pack("<I", len(body) - 8) + body[8:]
+
+
+def segment_wav(path: str | os.PathLike, *, start_s: float, end_s: float) -> bytes:
+    """16-bit PCM WAV bytes of ``[start_s, end_s)`` of a file (a loader the app may cache by sha256)."""
+    y, sr = read_segment(path, start_s=start_s, end_s=end_s)
+    return to_wav_bytes(y, sr=sr)
+
+
+def read_verified(path: str | os.PathLike, sha256: str) -> bytes:
+    """A file's bytes, checked against the sha256 recorded for it.
+
+    Raises
+    ------
+    NotFound
+        If the bytes do not match (the file was changed or replaced on disk).
+    """
+    data = Path(path).read_bytes()
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise NotFound(f"the audio file {Path(path).name} does not match its recorded checksum")
+    return data

@@ -505,7 +505,7 @@ def user_passwd(name, password_stdin, actor):
 @click.option("--actor", default=None)
 @_run(lambda p: f"Disabled user {p['name']}")
 def user_disable(name, actor):
-    """Disable an account: no more logins, open sessions stop working."""
+    """Disable an account: no more logins, its sessions end at once."""
     return _switch_user(name, actor, enable=False)
 
 
@@ -526,6 +526,20 @@ def _switch_user(name: str, actor: str | None, *, enable: bool) -> dict:
     with _db(home) as db:
         info = (users.enable_user if enable else users.disable_user)(db, name, actor=actor or _default_actor())
     return {"name": info["name"], "disabled": info["disabled"]}
+
+
+@user_group.command(name="unlock")
+@global_options
+@click.argument("name")
+@click.option("--actor", default=None)
+@_run(lambda p: f"Unlocked {p['name']} ({p['failures_cleared']} failed login(s) cleared)")
+def user_unlock(name, actor):
+    """Clear an account's failed logins from every address (lifts a lock-out)."""
+    from . import users
+
+    home = _home()
+    with _db(home) as db:
+        return users.unlock(db, name, actor=actor or _default_actor())
 
 
 @user_group.command(name="list")

@@ -42,6 +42,8 @@ DEFAULT_CONFIG: dict = {
     "max_clip_s": 600.0,
     # days after the call a recording is kept, per purpose it serves
     "retention_days": {"quality": 90, "training": 730, "dispute": 365},
+    # the app logs a user out after this long without activity
+    "session_idle_minutes": 30,
 }
 
 LEGAL_BASES = ("contract", "legitimate_interest", "consent")
@@ -129,7 +131,15 @@ def _load_config(root: Path) -> dict:
         raise BadInput(
             f"default_basis {config['default_basis']!r} in {path} is not one of {', '.join(LEGAL_BASES)}"
         )
+    idle = config.get("session_idle_minutes")
+    if isinstance(idle, bool) or not isinstance(idle, (int, float)) or not 1 <= idle <= 24 * 60:
+        raise BadInput(f"session_idle_minutes in {path} must be a number of minutes from 1 to 1440; it is {idle!r}")
     return config
+
+
+def session_idle_s(home: "Home") -> float:
+    """Seconds without activity after which the app ends a session (``session_idle_minutes``)."""
+    return float(home.config["session_idle_minutes"]) * 60.0
 
 
 def open_home(home: str | os.PathLike | None = None) -> Home:

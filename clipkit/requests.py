@@ -99,6 +99,26 @@ def m002_erasure_jobs(db: Database) -> None:
     )
 
 
+@migrations()
+def m003_bundles(db: Database) -> None:
+    # every access bundle written, so erasure and purge can find and delete
+    # the copies of audio and identifiers it holds, wherever it was written
+    db.execute(
+        """
+        CREATE TABLE bundles (
+            id INTEGER PRIMARY KEY,
+            party_ref TEXT NOT NULL,        -- whose bundle it is
+            request_id INTEGER,
+            path TEXT NOT NULL UNIQUE,      -- absolute path of the bundle folder
+            recordings TEXT NOT NULL,       -- JSON list of recording ids whose audio it holds
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX bundles_party ON bundles(party_ref)")
+
+
 # ---------------------------------------------------------------- dates
 
 
@@ -567,8 +587,13 @@ def access_bundle(
     closed = False
     try:
         with transaction(db):
+            bundle_id = db["bundles"].insert({
+                "party_ref": party["ref"], "request_id": request["id"] if request else None, "path": str(final),
+                "recordings": json.dumps([r["id"] for r in facts["recordings"]]), "created_at": now_iso(),
+                "created_by": actor}).last_pk
             auditlog.append(db, kind="request.access", actor=actor,
-                            data={"request": request["id"] if request else None, "party": party["ref"], **counts})
+                            data={"request": request["id"] if request else None, "party": party["ref"],
+                                  "bundle": bundle_id, **counts})
             if request and not request["closed_at"]:
                 _close(db, request["id"], actor=actor, outcome=outcome)
                 closed = True
@@ -576,7 +601,23 @@ def access_bundle(
         # a bundle must never exist without its log entry
         shutil.rmtree(final, ignore_errors=True)
         raise
-    return {"path": str(final), "request": request["id"] if request else None, "closed_request": closed, **counts}
+    return {"path": str(final), "bundle_id": bundle_id, "request": request["id"] if request else None,
+            "closed_request": closed, **counts}
+
+
+def bundle_files(db: Database, bundle_id: int) -> tuple[Path, list[Path]]:
+    """A bundle's folder and every file in it (for a download).
+
+    Raises
+    ------
+    NotFound
+        For an unknown bundle or one deleted since (by erasure or purge).
+    """
+    row = db.execute("SELECT path FROM bundles WHERE id = ?", [bundle_id]).fetchone()
+    if row is None or not Path(row[0]).is_dir():
+        raise NotFound(f"no access bundle {bundle_id} (it was never written, or deleted since)")
+    folder = Path(row[0])
+    return folder, sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
 
 
 # ---------------------------------------------------------------- index.html

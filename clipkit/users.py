@@ -6,12 +6,27 @@ returns a :class:`User`. The role-checked functions the app's pages call
 (:mod:`clipkit.access`) take that ``User``, never a bare role string.
 
 Passwords are stored as ``scrypt$N$r$p$salt$hash`` (hex), so the cost can be
-raised later without breaking old hashes. Failed logins are counted per name
-(by a hash of the name, so a password typed into the name field is not kept):
-after :data:`MAX_FAILURES` failures within :data:`FAILURE_WINDOW_S`, the name
-is refused, even with the right password, until those failures age out of the
-window. Every login, failure and refusal is written to the log; a password
-never is.
+raised later without breaking old hashes.
+
+Sessions are server-side: a login makes a random token, of which only the
+sha256 is stored (``sessions``), and the :class:`User` carries the token.
+:func:`active_user` accepts a user only while their session is live: not
+logged out, not idle for longer than its idle timeout (30 minutes unless the
+installation says otherwise), not older than the account's last password
+change, the account enabled and its role unchanged. A password change,
+disabling the account and :func:`logout` revoke sessions at once.
+
+Failed logins are throttled per account *and* source (the client address the
+app sees), counted by keyed hashes so a password typed into the name field is
+not kept: after :data:`MAX_FAILURES` failures from one source within
+:data:`FAILURE_WINDOW_S`, that source is refused for that account (even with
+the right password) until they age out; someone elsewhere cannot lock a user
+out that way. A much higher ceiling, :data:`MAX_FAILURES_ACCOUNT`, over all
+sources stops guessing spread over many addresses (an administrator lifts it
+with ``clipkit user unlock``). The check and the count are one transaction,
+taken before the (slow) password check, so parallel attempts cannot all slip
+past the limit. Every login, failure and refusal is written to the log; a
+password never is.
 """
 
 from __future__ import annotations
@@ -22,7 +37,7 @@ import re
 import secrets
 import time
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
@@ -42,8 +57,12 @@ SALT_BYTES = 16
 MIN_PASSWORD_LEN = 10
 MAX_PASSWORD_LEN = 1024
 
-MAX_FAILURES = 5
+MAX_FAILURES = 5  # per account and source, within the window
+MAX_FAILURES_ACCOUNT = 50  # per account over every source, within the window
 FAILURE_WINDOW_S = 15 * 60
+DEFAULT_IDLE_S = 30 * 60
+MAX_SESSION_S = 12 * 3600  # a session ends after a working day, however active
+_TOUCH_EVERY_S = 30.0  # last_seen is written at most this often per session
 
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9._@-]{0,63}")
 
@@ -77,6 +96,28 @@ def m001_users(db: Database) -> None:
     db.execute("CREATE INDEX login_failures_name ON login_failures(name_key, at)")
 
 
+@migrations()
+def m002_sessions(db: Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE sessions (
+            token_hash TEXT PRIMARY KEY,    -- sha256 of the token; the token itself is never stored
+            name TEXT NOT NULL REFERENCES users(name),
+            created_at TEXT NOT NULL,       -- UTC ISO, compared with users.password_changed_at
+            created_unix REAL NOT NULL,
+            last_seen REAL NOT NULL,        -- unix time
+            idle_s REAL NOT NULL,
+            source TEXT NOT NULL,           -- keyed hash of the client address
+            revoked_at TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX sessions_name ON sessions(name)")
+    # failures are now counted per account and source; rows of the old scheme count as source ''
+    db.execute("ALTER TABLE login_failures ADD COLUMN source_key TEXT NOT NULL DEFAULT ''")
+    db.execute("CREATE INDEX login_failures_source ON login_failures(name_key, source_key, at)")
+
+
 class LoginFailed(ClipkitError):
     """Wrong name or password (the message does not say which)."""
 
@@ -91,10 +132,15 @@ class LoginLocked(LoginFailed):
 
 @dataclass(frozen=True)
 class User:
-    """An authenticated account: what the role-checked functions take."""
+    """An authenticated account: what the role-checked functions take.
+
+    ``session`` is the login's secret token (kept out of ``repr``); a User
+    without a live session is refused by :func:`active_user`.
+    """
 
     name: str
     role: str
+    session: str | None = field(default=None, repr=False, compare=False)
 
 
 # ---------------------------------------------------------------- passwords
@@ -208,27 +254,53 @@ def add_user(db: Database, name: str, *, role: str, password: str | None = None,
 
 
 def set_password(db: Database, name: str, password: str | None = None, *, actor: str = "cli") -> str:
-    """Replace an account's password (generated when None) and clear its failed-login count."""
+    """Replace an account's password (generated when None); ends every session and clears its lock-outs."""
     name = normalise_name(name)
     password = generate_password() if password is None else _check_password(password)
     hashed = hash_password(password)
     with transaction(db):
         if _row(db, name) is None:
             raise NotFound(f"no user named {name!r}")
-        db.execute("UPDATE users SET password_hash = ?, password_changed_at = ? WHERE name = ?",
-                   [hashed, now_iso(), name])
+        now = now_iso()
+        db.execute("UPDATE users SET password_hash = ?, password_changed_at = ? WHERE name = ?", [hashed, now, name])
         db.execute("DELETE FROM login_failures WHERE name_key = ?", [_name_key(name)])
+        _revoke_all(db, name, now)
         auditlog.append(db, kind="user.passwd", actor=actor, data={"name": name})
     return password
 
 
+def change_own_password(db: Database, user: User, *, old: str, new: str, source: str = "unknown",
+                        idle_s: float = DEFAULT_IDLE_S) -> User:
+    """A logged-in user changes their password: every session ends, this one is replaced by a new one.
+
+    Raises
+    ------
+    LoginFailed
+        If ``old`` is not the current password (nothing changes).
+    BadInput
+        For a new password that is too short, or the same as the old one.
+    """
+    user = active_user(db, user)
+    row = _row(db, user.name)
+    if not verify_password(old if isinstance(old, str) else "", row["password_hash"]):
+        auditlog.append(db, kind="user.passwd", actor=user.name, data={"name": user.name, "outcome": "wrong_password"})
+        raise LoginFailed("the current password is not right; the password was not changed")
+    if new == old:
+        raise BadInput("the new password must differ from the current one")
+    set_password(db, user.name, new, actor=user.name)
+    return start_session(db, user.name, source=source, idle_s=idle_s)
+
+
 def set_disabled(db: Database, name: str, disabled: bool = True, *, actor: str = "cli") -> dict:
-    """Disable (or re-enable) an account. A disabled account cannot log in and its open sessions stop working."""
+    """Disable (or re-enable) an account. A disabled account cannot log in and its sessions end at once."""
     name = normalise_name(name)
     with transaction(db):
         if _row(db, name) is None:
             raise NotFound(f"no user named {name!r}")
-        db.execute("UPDATE users SET disabled_at = ? WHERE name = ?", [now_iso() if disabled else None, name])
+        now = now_iso()
+        db.execute("UPDATE users SET disabled_at = ? WHERE name = ?", [now if disabled else None, name])
+        if disabled:
+            _revoke_all(db, name, now)
         auditlog.append(db, kind="user.disable" if disabled else "user.enable", actor=actor, data={"name": name})
     return get_user_info(db, name)
 
@@ -261,25 +333,90 @@ def list_users(db: Database) -> list[dict]:
     return rows
 
 
-def active_user(db: Database, user: User) -> User:
-    """The account behind ``user`` as it is now.
+# ---------------------------------------------------------------- sessions
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(b"session:" + str(token).encode()).hexdigest()
+
+
+def _revoke_all(db: Database, name: str, now: str) -> None:
+    db.execute("UPDATE sessions SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", [now, name])
+
+
+def start_session(db: Database, name: str, *, source: str = "unknown", idle_s: float = DEFAULT_IDLE_S,
+                  now: float | None = None) -> User:
+    """A new server-side session for an existing, enabled account; returns the :class:`User` carrying its token.
+
+    Called by :func:`authenticate` after the password check (and to rotate a
+    session, e.g. after a password change). Sessions older than a day are
+    deleted on the way.
+    """
+    name = normalise_name(name)
+    idle_s = float(idle_s)
+    if not idle_s > 0:
+        raise BadInput(f"the session idle time must be positive (it is {idle_s!r} s)")
+    now = time.time() if now is None else now
+    token = secrets.token_urlsafe(32)
+    with transaction(db):
+        row = _row(db, name)
+        if row is None or row["disabled_at"] is not None:
+            raise NotFound(f"no active user named {name!r}")
+        db.execute("DELETE FROM sessions WHERE last_seen < ?", [now - 2 * MAX_SESSION_S])
+        db["sessions"].insert({
+            "token_hash": _token_hash(token), "name": name, "created_at": now_iso(), "created_unix": now,
+            "last_seen": now, "idle_s": idle_s, "source": _source_key(source), "revoked_at": None,
+        })
+    return User(name=name, role=row["role"], session=token)
+
+
+def active_user(db: Database, user: User, *, now: float | None = None) -> User:
+    """The account behind ``user`` as it is now, if its session is live.
 
     Raises
     ------
     Forbidden
-        If the account no longer exists, is disabled, or its role changed
-        since the user logged in.
+        If ``user`` is not a :class:`User` with a session, the session was
+        logged out, revoked (password change, account disabled), idle for
+        longer than its idle time or older than :data:`MAX_SESSION_S`, or the
+        account no longer exists, is disabled, or its role changed since login.
     """
     from .errors import Forbidden
 
-    if not isinstance(user, User):
+    if not isinstance(user, User) or not user.session:
         raise Forbidden("this action needs a logged-in user")
+    now = time.time() if now is None else now
+    s = db.execute(
+        "SELECT name, created_at, created_unix, last_seen, idle_s, revoked_at FROM sessions WHERE token_hash = ?",
+        [_token_hash(user.session)]).fetchone()
+    if s is None or s[0] != user.name:
+        raise Forbidden("this session is not known (logged out, or never logged in); log in again")
+    _, created_at, created_unix, last_seen, idle_s, revoked_at = s
+    if revoked_at is not None:
+        raise Forbidden("this session has ended (logged out, password changed or account disabled); log in again")
+    if now - last_seen > idle_s:
+        raise Forbidden(f"the session ended after {idle_s / 60:g} minutes without activity; log in again")
+    if now - created_unix > MAX_SESSION_S:
+        raise Forbidden("the session is older than a working day; log in again")
     row = _row(db, user.name)
     if row is None or row["disabled_at"] is not None:
         raise Forbidden(f"the account {user.name!r} is disabled or no longer exists; log in again")
+    if row["password_changed_at"] > created_at:
+        raise Forbidden("the password was changed after this login; log in again")
     if row["role"] != user.role:
         raise Forbidden(f"the role of {user.name!r} changed since login; log in again")
+    if now - last_seen >= _TOUCH_EVERY_S:
+        with transaction(db):
+            db.execute("UPDATE sessions SET last_seen = ? WHERE token_hash = ? AND last_seen < ?",
+                       [now, _token_hash(user.session), now])
     return user
+
+
+def sessions_of(db: Database, name: str) -> list[dict]:
+    """An account's live and ended sessions (no tokens), newest first."""
+    return list(db.query(
+        "SELECT created_at, last_seen, idle_s, revoked_at FROM sessions WHERE name = ? ORDER BY created_unix DESC",
+        [normalise_name(name)]))
 
 
 # ---------------------------------------------------------------- login
@@ -289,30 +426,67 @@ def _name_key(name: str) -> str:
     return hashlib.sha256(b"login:" + name.encode("utf-8")).hexdigest()
 
 
-def lock_remaining_s(db: Database, name: str, *, now: float | None = None) -> float:
-    """Seconds until ``name`` may try again (0 when it is not locked)."""
+def _source_key(source: str | None) -> str:
+    return hashlib.sha256(b"source:" + str(source or "unknown").encode("utf-8")).hexdigest()
+
+
+def _failures(db: Database, key: str, source_key: str | None, since: float, limit: int) -> list[float]:
+    sql = "SELECT at FROM login_failures WHERE name_key = ? AND at > ?"
+    params: list = [key, since]
+    if source_key is not None:
+        sql += " AND source_key = ?"
+        params.append(source_key)
+    return [r[0] for r in db.execute(sql + " ORDER BY at DESC LIMIT ?", params + [limit])]
+
+
+def _lock_wait(db: Database, key: str, source_key: str, now: float) -> float:
+    since = now - FAILURE_WINDOW_S
+    wait = 0.0
+    for src, limit in ((source_key, MAX_FAILURES), (None, MAX_FAILURES_ACCOUNT)):
+        times = _failures(db, key, src, since, limit)
+        if len(times) >= limit:
+            # unlocked when the oldest of the last `limit` failures leaves the window
+            wait = max(wait, times[-1] + FAILURE_WINDOW_S - now)
+    return max(0.0, wait)
+
+
+def lock_remaining_s(db: Database, name: str, *, source: str = "unknown", now: float | None = None) -> float:
+    """Seconds until ``name`` may try again from ``source`` (0 when it is not locked)."""
     try:
         key = _name_key(normalise_name(name))
     except BadInput:
         key = _name_key(str(name))
-    now = time.time() if now is None else now
-    times = [r[0] for r in db.execute(
-        "SELECT at FROM login_failures WHERE name_key = ? AND at > ? ORDER BY at DESC LIMIT ?",
-        [key, now - FAILURE_WINDOW_S, MAX_FAILURES],
-    )]
-    if len(times) < MAX_FAILURES:
-        return 0.0
-    # unlocked when the oldest of the last MAX_FAILURES failures leaves the window
-    return max(0.0, times[-1] + FAILURE_WINDOW_S - now)
+    return _lock_wait(db, key, _source_key(source), time.time() if now is None else now)
 
 
-def authenticate(db: Database, name: str, password: str, *, now: float | None = None) -> User:
-    """Check a name and password; returns the :class:`User`.
+def unlock(db: Database, name: str, *, actor: str = "cli") -> dict:
+    """Clear an account's failed logins from every source (an administrator's answer to a lock-out)."""
+    name = normalise_name(name)
+    with transaction(db):
+        if _row(db, name) is None:
+            raise NotFound(f"no user named {name!r}")
+        n = db.execute("DELETE FROM login_failures WHERE name_key = ?", [_name_key(name)]).rowcount
+        auditlog.append(db, kind="user.unlock", actor=actor, data={"name": name, "failures_cleared": n})
+    return {"name": name, "failures_cleared": n}
+
+
+def authenticate(db: Database, name: str, password: str, *, source: str = "unknown",
+                 idle_s: float = DEFAULT_IDLE_S, now: float | None = None) -> User:
+    """Check a name and password; returns the :class:`User` with a new session.
+
+    Parameters
+    ----------
+    source : str
+        Where the attempt comes from (the client address); failures are
+        counted per account and source. Only a keyed hash of it is stored.
+    idle_s : float
+        The new session ends after this many seconds without activity.
 
     Raises
     ------
     LoginLocked
-        After :data:`MAX_FAILURES` failures for the name within
+        After :data:`MAX_FAILURES` failures for the account from this source
+        (or :data:`MAX_FAILURES_ACCOUNT` from all) within
         :data:`FAILURE_WINDOW_S` seconds, even when the password is right.
     LoginFailed
         For an unknown or disabled name or a wrong password (one message for all).
@@ -323,15 +497,24 @@ def authenticate(db: Database, name: str, password: str, *, now: float | None = 
     except BadInput:
         norm = None
     key = _name_key(norm if norm is not None else str(name))
+    skey = _source_key(source)
     row = _row(db, norm) if norm is not None else None
     # the name is logged only when it is an account: a password typed into the
     # name field must not end up in the permanent log
     logged_name = row["name"] if row else None
 
-    wait = lock_remaining_s(db, norm if norm is not None else str(name), now=now)
+    # check and count in one write transaction, before the slow password check:
+    # the attempt is counted as a failure up front and taken back if it succeeds,
+    # so parallel attempts cannot all pass a limit none of them has reached yet
+    with transaction(db):
+        db.execute("DELETE FROM login_failures WHERE at <= ?", [now - FAILURE_WINDOW_S])
+        wait = _lock_wait(db, key, skey, now)
+        if wait > 0:
+            auditlog.append(db, kind="user.login", actor=logged_name or "anonymous",
+                            data={"name": logged_name, "outcome": "locked"})
+        else:
+            db["login_failures"].insert({"name_key": key, "at": now, "source_key": skey})
     if wait > 0:
-        auditlog.append(db, kind="user.login", actor=logged_name or "anonymous",
-                        data={"name": logged_name, "outcome": "locked"})
         minutes = max(1, int(-(-wait // 60)))
         raise LoginLocked(
             f"too many failed logins for this name; try again in {minutes} minute{'s' if minutes != 1 else ''}"
@@ -349,20 +532,22 @@ def authenticate(db: Database, name: str, password: str, *, now: float | None = 
         reason = None
 
     with transaction(db):
-        db.execute("DELETE FROM login_failures WHERE at <= ?", [now - FAILURE_WINDOW_S])
         if reason is None:
-            db.execute("DELETE FROM login_failures WHERE name_key = ?", [key])
+            db.execute("DELETE FROM login_failures WHERE name_key = ? AND source_key = ?", [key, skey])
             auditlog.append(db, kind="user.login", actor=row["name"],
                             data={"name": row["name"], "role": row["role"], "outcome": "ok"})
         else:
-            db["login_failures"].insert({"name_key": key, "at": now})
             auditlog.append(db, kind="user.login", actor=logged_name or "anonymous",
                             data={"name": logged_name, "outcome": "failed", "reason": reason})
     if reason is not None:
         raise LoginFailed("wrong user name or password, or the account is disabled")
-    return User(name=row["name"], role=row["role"])
+    return start_session(db, row["name"], source=source, idle_s=idle_s, now=now)
 
 
 def logout(db: Database, user: User) -> None:
-    """Write the end of a session to the log."""
-    auditlog.append(db, kind="user.logout", actor=user.name, data={"name": user.name})
+    """End the session and write it to the log."""
+    with transaction(db):
+        if isinstance(user, User) and user.session:
+            db.execute("UPDATE sessions SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL",
+                       [now_iso(), _token_hash(user.session)])
+        auditlog.append(db, kind="user.logout", actor=user.name, data={"name": user.name})

@@ -9,6 +9,7 @@ stand-in writer so no test waits for the DSP stack; the browser test
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ import soundfile as sf
 from streamlit.testing.v1 import AppTest
 
 from app_pages import _ui
-from clipkit import auditlog, library, users
+from clipkit import audio, auditlog, library, users
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
@@ -38,6 +39,7 @@ def app_home(home, db, recording, clip, monkeypatch, fake_render):
 
     rendering.approve(db, home, approved, actor="manager")
     monkeypatch.setenv("CLIPKIT_HOME", str(home.root))
+    monkeypatch.setattr(sys.modules[__name__], "_DB", db)
     return {"home": home, "db": db, "recording": recording, "draft": clip["id"], "approved": approved}
 
 
@@ -60,10 +62,13 @@ def fake_renderer(monkeypatch):
     monkeypatch.setattr(rendering, "channel_voices", lambda db, home, rec: [None] * rec["channels"])
 
 
+_DB = None  # the app_home fixture's database: app(role) logs the role's account in on it
+
+
 def app(role: str | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     if role is not None:
-        at.session_state["user"] = users.User(role, role)
+        at.session_state["user"] = users.start_session(_DB, role)
     return at.run()
 
 
@@ -278,7 +283,7 @@ def test_trainer_plays_the_rendering_and_the_play_is_logged(app_home):
     from clipkit import rendering
 
     current = rendering.current_rendering(db, library.get_clip(db, cid))
-    assert hashlib.sha256(played[1]).hexdigest() == current["sha256"]
+    assert hashlib.sha256(audio.without_nonce(played[1])).hexdigest() == current["sha256"]
     assert len(at.get("audio")) == 1
     plays = auditlog.entries(db, kind="play")[0]
     assert [(p["kind"], p["actor"], p["data"]["clip"]) for p in plays] == [("play", "trainer", cid)]
@@ -436,3 +441,73 @@ def test_an_objection_for_nobody_heard_warns_and_two_parties_can_be_joined(app_h
     assert not errors(at), errors(at)
     assert any("Joined party" in s.value and "Withdrawn clips" not in s.value for s in at.success)
     assert parties.lookup(db, home.secret(), "0470 12 34 56")["ref"] == kept
+
+
+# ---------------------------------------------------------------- a trainer never gets raw audio through the media store
+
+
+@pytest.fixture
+def shared_media_store(monkeypatch):
+    """One media store for every AppTest session, first file under a name wins: what the server does."""
+    import streamlit.runtime.memory_media_file_storage as mms
+
+    store: dict[str, bytes] = {}
+    real = mms._calculate_file_id
+
+    def calc(data, mimetype, filename=None):
+        file_id = real(data, mimetype, filename)
+        store.setdefault(file_id, data)
+        return file_id
+
+    monkeypatch.setattr(mms, "_calculate_file_id", calc)
+    return store
+
+
+def _served(at, store) -> list[bytes]:
+    """The bytes the media store would serve for each audio player on the page."""
+    out = []
+    for el in at.get("audio"):
+        file_id = el.proto.url.rsplit("/", 1)[-1].split(".", 1)[0]
+        out.append(store[file_id])
+    return out
+
+
+def test_silence_bordered_clip_never_serves_raw_audio_to_a_trainer(app_home, shared_media_store):
+    """Start, middle and end of the clip are digital silence: the raw and anonymized WAVs used to share a media id."""
+    db, home = app_home["db"], app_home["home"]
+    sr, seconds = 8000, 70.0
+    from conftest import call as make_call
+
+    y = make_call(seconds, sr=sr, seed=5)
+    n = len(y)
+    for a, b in ((0, 4 * sr), (n // 2 - 3 * sr, n // 2 + 3 * sr), (n - 4 * sr, n)):
+        y[a:b] = 0.0
+    path = home.root.parent / "silent-borders.wav"
+    sf.write(str(path), y, sr, subtype="PCM_16")
+    (res,) = library.import_recordings(db, home, [path], caller="06-55555555", agent="E-0001", actor="manager")
+    cid = library.create_clip(db, home, res.id, start_s=0.0, end_s=seconds, title="Silent edges", author="manager")
+    from clipkit import rendering
+
+    rendering.render_clips(db, home, [cid], actor="manager", workers=1)  # the real strong renderer
+    rendering.approve(db, home, cid, actor="manager")
+    current = rendering.current_rendering(db, library.get_clip(db, cid))
+
+    # the manager compares A (raw) with B (anonymized) first, so raw bytes enter the store first
+    at = ok(app("manager"))
+    ok(at.switch_page("app_pages/manager_clips.py").run())
+    at.selectbox(key="clips_pick").set_value(cid)
+    ok(at.run())
+    ok(at.button(key="ab_go").click().run())
+    raw_served, anon_served = _served(at, shared_media_store)
+    raw_body = audio.without_nonce(raw_served)
+    assert raw_body[:64 * 1024] == audio.without_nonce(anon_served)[:64 * 1024]  # the silent head really is alike
+    assert hashlib.sha256(audio.without_nonce(anon_served)).hexdigest() == current["sha256"]
+
+    # then a trainer, in another session, plays the clip
+    tr = ok(app("trainer"))
+    ok(tr.button(key=f"lib_play_{cid}").click().run())
+    (served,) = _served(tr, shared_media_store)
+    assert hashlib.sha256(audio.without_nonce(served)).hexdigest() == current["sha256"]
+    assert audio.without_nonce(served) != raw_body
+    plays = [e for e in auditlog.entries(db, kind="play")[0] if e["actor"] == "trainer"]
+    assert plays[-1]["data"]["sha256"] == current["sha256"]

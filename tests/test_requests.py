@@ -196,7 +196,8 @@ def test_bundle_has_own_channel_mixed_whole_clips_requests_and_both_languages(db
     assert "Uw gegevens" in page and "Your data" in page and "Billing complaint" in page
     assert requests.get(db, req["id"])["status"] == "closed"
     entry = auditlog.entries(db, kind="request.access")[0][-1]
-    assert entry["data"] == {"request": req["id"], "party": req["party"], "recordings": 2, "clips": 1, "exports": 0}
+    assert entry["data"] == {"request": req["id"], "party": req["party"], "recordings": 2, "clips": 1, "exports": 0,
+                             "bundle": out["bundle_id"]}
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no temp folder left
 
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import time
 
 import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from clipkit import access, auditlog, library, users
+from clipkit import access, audio, auditlog, library, users
 from clipkit.cli import cli
 from clipkit.errors import BadInput, Forbidden, NotFound, PolicyRefusal
 
@@ -29,7 +30,7 @@ def accounts(db, monkeypatch):
     monkeypatch.setattr(users, "SCRYPT_N", 2**10)  # cheap hashes; the cost is stored in each hash
     for role in users.ROLES:
         users.add_user(db, role, role=role, password=PASSWORD)
-    return {role: users.User(role, role) for role in users.ROLES}
+    return {role: users.start_session(db, role) for role in users.ROLES}
 
 
 # ---------------------------------------------------------------- passwords and accounts
@@ -154,12 +155,107 @@ def test_active_user_follows_disable_and_role_change(db):
     u = users.authenticate(db, "bob", PASSWORD)
     assert users.active_user(db, u) == u
     with pytest.raises(Forbidden, match="role .* changed"):
-        users.active_user(db, users.User("bob", "compliance"))
+        users.active_user(db, users.User("bob", "compliance", u.session))
     users.disable_user(db, "bob")
     with pytest.raises(Forbidden, match="disabled"):
         users.active_user(db, u)
     with pytest.raises(Forbidden):
         users.active_user(db, "bob")  # a bare string is not a user
+
+
+# ---------------------------------------------------------------- sessions
+
+
+def test_a_password_change_ends_every_other_session(db):
+    users.add_user(db, "bob", role="manager", password=PASSWORD)
+    laptop, phone = users.authenticate(db, "bob", PASSWORD), users.authenticate(db, "bob", PASSWORD)
+    assert laptop.session != phone.session
+    new = users.change_own_password(db, laptop, old=PASSWORD, new="another long password")
+    for old in (laptop, phone):
+        with pytest.raises(Forbidden, match="log in again"):
+            users.active_user(db, old)
+    assert users.active_user(db, new) == new
+    # an administrator's reset ends that one too
+    users.set_password(db, "bob", "third long password")
+    with pytest.raises(Forbidden):
+        users.active_user(db, new)
+    with pytest.raises(users.LoginFailed):
+        users.change_own_password(db, users.authenticate(db, "bob", "third long password"), old="wrong", new="x" * 12)
+
+
+def test_sessions_end_when_idle_after_logout_and_never_match_another_token(db):
+    users.add_user(db, "bob", role="trainer", password=PASSWORD)
+    t0 = time.time()
+    u = users.authenticate(db, "bob", PASSWORD, idle_s=60, now=t0)
+    assert users.active_user(db, u, now=t0 + 59)
+    assert users.active_user(db, u, now=t0 + 59 + 59)  # activity moved the idle clock
+    with pytest.raises(Forbidden, match="without activity"):
+        users.active_user(db, u, now=t0 + 59 + 59 + 61)
+    v = users.authenticate(db, "bob", PASSWORD)
+    users.logout(db, v)
+    with pytest.raises(Forbidden, match="ended"):
+        users.active_user(db, v)
+    with pytest.raises(Forbidden, match="not known"):
+        users.active_user(db, users.User("bob", "trainer", "guessed-token"))
+    assert "session=" not in repr(v) and v.session not in repr(v)
+    assert not [r for r in db.query("SELECT * FROM sessions") if v.session in json.dumps(r)]  # only hashes stored
+
+
+def test_the_idle_time_comes_from_the_settings(tmp_path):
+    from clipkit.home import init_home, session_idle_s
+
+    h, _ = init_home(tmp_path / "h", config={"session_idle_minutes": 5})
+    assert session_idle_s(h) == 300
+    with pytest.raises(BadInput, match="session_idle_minutes"):
+        init_home(tmp_path / "bad", config={"session_idle_minutes": 0})
+
+
+def test_lockout_is_per_source_and_unlock_clears_it(db):
+    users.add_user(db, "bob", role="trainer", password=PASSWORD)
+    for _ in range(users.MAX_FAILURES):
+        with pytest.raises(users.LoginFailed):
+            users.authenticate(db, "bob", "wrong password!", source="10.0.0.66")
+    with pytest.raises(users.LoginLocked):
+        users.authenticate(db, "bob", PASSWORD, source="10.0.0.66")
+    # the attacker's address is locked out of bob; bob at his own desk is not
+    assert users.authenticate(db, "bob", PASSWORD, source="10.0.0.5").name == "bob"
+    assert users.unlock(db, "bob", actor="admin")["failures_cleared"] == users.MAX_FAILURES
+    assert users.authenticate(db, "bob", PASSWORD, source="10.0.0.66").name == "bob"
+    assert auditlog.entries(db, kind="user.unlock")[1] == 1
+
+
+def _attempt(args):
+    home_root, password = args
+    from clipkit import db as dbmod
+    from clipkit import users as u
+    from clipkit.home import open_home
+
+    u.SCRYPT_N = 2**10
+    calls = []
+    real = u.verify_password
+    u.verify_password = lambda p, s: calls.append(1) or real(p, s)
+    database = dbmod.connect(open_home(home_root))
+    try:
+        u.authenticate(database, "bob", password, source="attacker")
+        out = "ok"
+    except u.LoginLocked:
+        out = "locked"
+    except u.LoginFailed:
+        out = "failed"
+    finally:
+        database.close()
+    return out, len(calls)
+
+
+def test_parallel_guesses_get_no_more_password_checks_than_the_limit(home, db):
+    from concurrent.futures import ProcessPoolExecutor
+
+    users.add_user(db, "bob", role="trainer", password=PASSWORD)
+    with ProcessPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(_attempt, [(str(home.root), "wrong password!")] * 24))
+    checked = sum(n for _, n in results)
+    assert checked <= users.MAX_FAILURES, results
+    assert sum(r == "locked" for r, _ in results) == 24 - users.MAX_FAILURES
 
 
 # ---------------------------------------------------------------- CLI
@@ -240,13 +336,15 @@ def test_trainer_can_never_get_raw_audio(db, home, recording, clip, accounts, fa
         "purge": lambda: access.purge(db, home, trainer, dry_run=True),
         "dashboard": lambda: access.dashboard(db, trainer),
         "all_tags": lambda: access.all_tags(db, trainer),
+        "current_rendering": lambda: access.current_rendering(db, trainer, cid),
+        "merge_parties": lambda: access.merge_parties(db, home, trainer, keep_ref="a", merge_ref="b", reason="x"),
+        "bundle_zip": lambda: access.bundle_zip(db, trainer, 1),
     }
     for name, call in raw_calls.items():
         with pytest.raises(Forbidden):
             call()
     # every public function that takes a user is covered here or allowed below
-    trainer_ok = {"trainer_library", "library_tags", "anonymized_audio", "get_clip", "current_rendering",
-                  "export_package", "package_zip"}
+    trainer_ok = {"trainer_library", "library_tags", "anonymized_audio", "get_clip", "export_package", "package_zip"}
     takes_user = {n for n, f in inspect.getmembers(access, inspect.isfunction)
                   if f.__module__ == "clipkit.access" and "user" in inspect.signature(f).parameters
                   and n not in ("require", "allowed")}
@@ -268,7 +366,7 @@ def test_trainer_plays_only_the_rendering_and_each_play_is_logged(db, home, reco
     assert total == 1 and rows[0]["id"] == clip["id"]
     assert set(rows[0]) == {"id", "title", "note", "tags", "duration_s", "status", "approved_at"}
     data = access.anonymized_audio(db, home, trainer, clip["id"])
-    assert hashlib.sha256(data).hexdigest() == current["sha256"]
+    assert hashlib.sha256(audio.without_nonce(data)).hexdigest() == current["sha256"]
     raw = access.clip_original_audio(db, home, manager, clip["id"], reason="A/B check")
     assert data != raw
     access.anonymized_audio(db, home, trainer, clip["id"])
@@ -353,15 +451,15 @@ def test_in_call_objection_recalls_clips(db, home, recording, clip, accounts, fa
 def test_export_refusal_carries_reasons(db, home, recording, clip, accounts, tmp_path, fake_render):
     trainer, manager = accounts["trainer"], accounts["manager"]
     with pytest.raises(PolicyRefusal) as e:
-        access.export_package(db, home, trainer, [clip["id"]], recipient="Team", to=tmp_path / "out")
+        access.export_package(db, home, trainer, [clip["id"]], recipient="Team")
     codes = {r["code"] for r in e.value.reasons}
     assert {"not_anonymized", "not_approved"} <= codes
     assert all(r["clip_id"] == clip["id"] for r in e.value.reasons)
     fake_render(db, home, clip["id"])
     access.approve(db, home, manager, clip["id"])
-    result = access.export_package(db, home, trainer, [clip["id"]], recipient="Team", to=tmp_path / "out")
+    result = access.export_package(db, home, trainer, [clip["id"]], recipient="Team")
     assert result["decision"] == "allowed" and len(result["exported"]) == 1
-    z = access.package_zip(db, trainer, result["path"])
+    z = access.package_zip(db, home, trainer, result["export_id"])
     assert z[:2] == b"PK"
     attempts, _ = auditlog.entries(db, kind="export.attempt")
     assert [a["data"]["decision"] for a in attempts] == ["refused", "allowed"]

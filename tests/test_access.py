@@ -1,0 +1,215 @@
+"""The role layer holds for every public function in clipkit.access, called the way a hostile insider would.
+
+Each public function is called with each role's principal on a fresh home;
+a role the table does not allow must get Forbidden and leave no trace in
+the log. The table is written out here, not read from the code under test,
+and a public function missing from it fails the test: a new function cannot
+slip in unchecked. Principals that are not what they claim (a bare role
+string, a forged role, a disabled account) are refused everywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from clipkit import access, audio, auditlog, export, library, rendering, users
+from clipkit.errors import ClipkitError, Forbidden, NotFound, PolicyRefusal
+
+M, T, C = "manager", "trainer", "compliance"
+ALL = {M, T, C}
+CALLER = "06-12345678"
+
+
+def _calls(x):
+    """name -> (roles allowed, call(user)). ``x`` holds db, home, recording id, clip ids, export id."""
+    db, home, rid, cid, aid = x["db"], x["home"], x["rid"], x["cid"], x["approved"]
+    return {
+        "import_calls": ({M}, lambda u: access.import_calls(db, home, u, [x["new_file"]], caller="06-1", agent="E-9")),
+        "list_recordings": ({M, C}, lambda u: access.list_recordings(db, u)),
+        "get_recording": ({M, C}, lambda u: access.get_recording(db, u, rid)),
+        "waveform": ({M, C}, lambda u: access.waveform(db, home, u, rid)),
+        "raw_audio": ({M, C}, lambda u: access.raw_audio(db, home, u, rid, start_s=0, end_s=2, reason="check")),
+        "clip_original_audio": ({M, C}, lambda u: access.clip_original_audio(db, home, u, cid, reason="check")),
+        "list_clips": ({M, C}, lambda u: access.list_clips(db, u)),
+        "get_clip": (ALL, lambda u: access.get_clip(db, u, aid)),
+        "create_clip": ({M}, lambda u: access.create_clip(db, home, u, rid, start_s=0, end_s=3, title="x")),
+        "recut_clip": ({M}, lambda u: access.recut_clip(db, home, u, cid, start_s=1, end_s=4)),
+        "update_clip": ({M}, lambda u: access.update_clip(db, u, cid, title="x")),
+        "delete_clip": ({M}, lambda u: access.delete_clip(db, home, u, cid)),
+        "set_redactions": ({M}, lambda u: access.set_redactions(db, home, u, cid, [(0.1, 0.5, "beep")])),
+        "render_clips": ({M}, lambda u: access.render_clips(db, home, u, [cid])),
+        "current_rendering": ({M, C}, lambda u: access.current_rendering(db, u, aid)),
+        "approve": ({M}, lambda u: access.approve(db, home, u, cid)),
+        "anonymized_audio": (ALL, lambda u: access.anonymized_audio(db, home, u, aid)),
+        "trainer_library": ({T, M}, lambda u: access.trainer_library(db, u)),
+        "library_tags": ({T, M}, lambda u: access.library_tags(db, u)),
+        "all_tags": ({M, C}, lambda u: access.all_tags(db, u)),
+        "record_in_call_objection": ({M, C}, lambda u: access.record_in_call_objection(
+            db, u, rid, party="caller", at_s=1.0, home=home)),
+        "find_party": ({C}, lambda u: access.find_party(db, home, u, CALLER)),
+        "record_consent": ({C}, lambda u: access.record_consent(db, home, u, identifier=CALLER, purpose="quality",
+                                                              event="consent_given")),
+        "merge_parties": ({C}, lambda u: access.merge_parties(db, home, u, keep_ref=x["caller_ref"],
+                                                             merge_ref=x["other_ref"], reason="same person")),
+        "export_package": ({T, M}, lambda u: access.export_package(db, home, u, [aid], recipient="Team")),
+        "package_zip": ({T, M}, lambda u: access.package_zip(db, home, u, x["export_id"])),
+        "recalls": ({C}, lambda u: access.recalls(db, u)),
+        "withdraw_clips": ({C}, lambda u: access.withdraw_clips(db, u, [aid], reason="test", home=home)),
+        "exports_containing": ({C}, lambda u: access.exports_containing(db, u, [aid])),
+        "log_entries": ({C}, lambda u: access.log_entries(db, u)),
+        "log_csv": ({C}, lambda u: access.log_csv(db, u)),
+        "verify_log": ({C}, lambda u: access.verify_log(db, u)),
+        "list_requests": ({C}, lambda u: access.list_requests(db, u)),
+        "open_request": ({C}, lambda u: access.open_request(db, home, u, kind="access", identifier=CALLER,
+                                                          role="caller")),
+        "extend_request": ({C}, lambda u: access.extend_request(db, u, x["request"], reason="busy")),
+        "close_request": ({C}, lambda u: access.close_request(db, u, x["request"], outcome="done")),
+        "access_bundle": ({C}, lambda u: access.access_bundle(db, home, u, identifier=CALLER, role="caller")),
+        "bundle_zip": ({C}, lambda u: access.bundle_zip(db, u, x["bundle"])),
+        "erase": ({C}, lambda u: access.erase(db, home, u, identifier=CALLER, dry_run=True)),
+        "retention_overview": ({C}, lambda u: access.retention_overview(db, u)),
+        "set_hold": ({C}, lambda u: access.set_hold(db, u, rid, reason="dispute")),
+        "release_hold": ({C}, lambda u: access.release_hold(db, u, x["held"], reason="settled")),
+        "purge": ({C}, lambda u: access.purge(db, home, u, dry_run=True)),
+        "dashboard": ({C}, lambda u: access.dashboard(db, u)),
+    }
+
+
+NAMES = sorted(_calls({k: None for k in ("db", "home", "rid", "cid", "approved")}))
+
+
+@pytest.fixture
+def world(db, home, recording, clip, make_audio, fake_render, monkeypatch):
+    """A home with a draft clip, an approved strong clip, an export, a request, a bundle, a held call."""
+    monkeypatch.setattr(users, "SCRYPT_N", 2**10)
+    principals = {}
+    for role in users.ROLES:
+        users.add_user(db, role, role=role, password="correct horse battery")
+        principals[role] = users.authenticate(db, role, "correct horse battery")
+    approved = library.create_clip(db, home, recording["id"], start_s=10, end_s=14, title="ok", author="m")
+    fake_render(db, home, approved)
+    rendering.approve(db, home, approved, actor="manager")
+    exp = access.export_package(db, home, principals[T], [approved], recipient="Team")
+    other = make_audio("other.wav", seconds=4)
+    (res,) = library.import_recordings(db, home, [other], caller="06-99999999", agent="E-2", actor="t")
+    req = access.open_request(db, home, principals[C], kind="access", identifier="06-99999999", role="caller")
+    bundle = access.access_bundle(db, home, principals[C], identifier="06-99999999", role="caller")
+    access.set_hold(db, principals[C], res.id, reason="dispute")
+    req2 = access.open_request(db, home, principals[C], kind="erasure", identifier="06-99999999", role="caller")
+    x = {"db": db, "home": home, "rid": recording["id"], "cid": clip["id"], "approved": approved,
+         "export_id": exp["export_id"], "request": req2["id"], "bundle": bundle["bundle_id"], "held": res.id,
+         "caller_ref": recording["caller_ref"], "other_ref": library.get_recording(db, res.id)["caller_ref"],
+         "new_file": make_audio("new.wav", seconds=3), "principals": principals}
+    assert req["id"] != req2["id"]
+    return x
+
+
+def test_every_public_function_takes_a_principal_and_is_in_the_table():
+    public = {n for n, f in inspect.getmembers(access, inspect.isfunction)
+              if f.__module__ == "clipkit.access" and not n.startswith("_")}
+    assert public - {"allowed", "require"} == set(NAMES), public - {"allowed", "require"} ^ set(NAMES)
+    for name in public:
+        assert "user" in inspect.signature(getattr(access, name)).parameters, name
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("role", sorted(ALL))
+def test_each_function_with_each_role(world, name, role):
+    roles, call = _calls(world)[name]
+    user = world["principals"][role]
+    before = auditlog.head(world["db"])["seq"]
+    if role in roles:
+        try:
+            call(user)
+        except Forbidden as e:  # pragma: no cover - the failure message is the point
+            pytest.fail(f"{name} refused the {role}: {e}")
+        except ClipkitError:
+            pass  # refused by policy or bad state: not the role layer's business here
+    else:
+        with pytest.raises(Forbidden):
+            call(user)
+        # nothing done, nothing logged under the refused user
+        after = auditlog.entries(world["db"], limit=None)[0]
+        assert [e for e in after if e["seq"] > before] == []
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_principals_that_are_not_what_they_claim_are_refused(world, name):
+    _, call = _calls(world)[name]
+    db = world["db"]
+    forged = users.User("trainer", "manager", world["principals"][T].session)  # a trainer claiming the manager role
+    for bad in ("manager", {"name": "manager", "role": "manager"}, None, forged,
+                users.User("manager", "manager")):  # no session: not a logged-in user
+        with pytest.raises(Forbidden):
+            call(bad)
+    users.disable_user(db, "compliance")
+    users.disable_user(db, "manager")
+    users.disable_user(db, "trainer")
+    for p in world["principals"].values():
+        with pytest.raises(Forbidden):
+            call(p)
+
+
+# ---------------------------------------------------------------- what a trainer may call never leaks
+
+
+def test_a_trainer_never_sees_figures_or_a_weak_rendering(world, fake_render):
+    db, home, trainer, manager = world["db"], world["home"], world["principals"][T], world["principals"][M]
+    with pytest.raises(Forbidden):
+        access.current_rendering(db, trainer, world["approved"])  # F0 before/after would reveal the voice
+    row = access.get_clip(db, trainer, world["approved"])
+    assert set(row) == {"id", "title", "note", "tags", "duration_s", "status", "approved_at"}
+    weak = library.create_clip(db, home, world["rid"], start_s=5, end_s=9, title="pitch only", author="m")
+    fake_render(db, home, weak, method="pitch")
+    rendering.approve(db, home, weak, actor="manager")
+    with pytest.raises(PolicyRefusal, match="weak"):
+        access.anonymized_audio(db, home, trainer, weak)
+    # the manager checking their work may still hear it
+    assert access.anonymized_audio(db, home, manager, weak)[:4] == b"RIFF"
+
+
+def test_package_zip_takes_an_export_id_never_a_path(world, tmp_path):
+    db, home, trainer = world["db"], world["home"], world["principals"][T]
+    z = access.package_zip(db, home, trainer, world["export_id"])
+    import io
+    import zipfile
+
+    names = zipfile.ZipFile(io.BytesIO(z)).namelist()
+    assert len(names) == 2 and any(n.endswith("manifest.json") for n in names)
+    for hostile in (str(home.audio_dir), str(home.root), "../" * 5 + "etc", "x0-nothing"):
+        with pytest.raises(NotFound):
+            access.package_zip(db, home, trainer, hostile)
+    # another user's export is not theirs to download
+    manager = world["principals"][M]
+    with pytest.raises(NotFound):
+        access.package_zip(db, home, manager, world["export_id"])
+    # a file slipped into the export folder afterwards is not shipped, a changed one is refused
+    folder = export.get_export(db, world["export_id"])["folder"]
+    from pathlib import Path
+
+    (Path(folder) / "raw.flac").write_bytes(library.recording_path(home, library.get_recording(db, world["rid"])).read_bytes())
+    assert len(zipfile.ZipFile(io.BytesIO(access.package_zip(db, home, trainer, world["export_id"]))).namelist()) == 2
+    wav = next(p for p in Path(folder).glob("*.wav"))
+    wav.write_bytes(wav.read_bytes()[:-2] + b"\0\0")
+    with pytest.raises(NotFound, match="checksum"):
+        access.package_zip(db, home, trainer, world["export_id"])
+
+
+def test_every_payload_is_unique_and_carries_exactly_the_stored_bytes(world):
+    db, home = world["db"], world["home"]
+    trainer, manager = world["principals"][T], world["principals"][M]
+    a = access.anonymized_audio(db, home, trainer, world["approved"])
+    b = access.anonymized_audio(db, home, trainer, world["approved"])
+    assert a != b  # a fresh nonce per response
+    current = rendering.current_rendering(db, library.get_clip(db, world["approved"]))
+    assert hashlib.sha256(audio.without_nonce(a)).hexdigest() == current["sha256"]
+    r1 = access.raw_audio(db, home, manager, world["rid"], start_s=0, end_s=2, reason="cut")
+    r2 = access.raw_audio(db, home, manager, world["rid"], start_s=0, end_s=2, reason="cut")
+    assert r1 != r2 and audio.without_nonce(r1) == audio.without_nonce(r2)
+    y, sr = sf.read(__import__("io").BytesIO(r1))
+    assert sr == 8000 and len(y) == 16000 and np.abs(y).max() > 0
