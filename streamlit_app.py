@@ -22,7 +22,8 @@ from clipkit import users  # noqa: E402
 from clipkit.errors import ClipkitError, Forbidden  # noqa: E402
 from clipkit.home import HOME_ENV, open_home  # noqa: E402
 
-st.set_page_config(page_title="clipkit", page_icon=":material/graphic_eq:", layout="wide")
+# an emoji favicon is drawn in the browser; a :material: one is fetched from an outside font host
+st.set_page_config(page_title="clipkit", page_icon="🎧", layout="wide")
 
 try:
     home = open_home(None)

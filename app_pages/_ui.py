@@ -109,18 +109,19 @@ def context():
 def show_error(e: ClipkitError) -> None:
     """A clipkit error as a plain message; a policy refusal with each of its reasons."""
     reasons = getattr(e, "reasons", None) or []
+    # messages quote values people typed: shown as text, never as Markdown
     if isinstance(e, PolicyRefusal) and reasons:
         lines = []
         for r in reasons:
             if isinstance(r, dict):
                 text = r.get("message") or str(r)
                 clip = r.get("clip_id")
-                lines.append(f"- {'clip ' + str(clip) + ': ' if clip is not None else ''}{text}")
+                lines.append(f"- {'clip ' + str(clip) + ': ' if clip is not None else ''}{plain(text)}")
             else:
-                lines.append(f"- {getattr(r, 'message', r)}")
-        st.error(str(e) + "\n\n" + "\n".join(dict.fromkeys(lines)))
+                lines.append(f"- {plain(getattr(r, 'message', r))}")
+        st.error(plain(str(e)) + "\n\n" + "\n".join(dict.fromkeys(lines)))
     else:
-        st.error(str(e))
+        st.error(plain(str(e)))
 
 
 @contextmanager
@@ -153,7 +154,8 @@ def input_and_button(label: str, *, key: str, button: str, button_key: str, widt
     return text, clicked
 
 
-_MD_SPECIAL = {ord(c): "\\" + c for c in "\\`*_{}[]()<>#+-.!|:~$&^=\"'/@%,;?"}
+# what makes Markdown (and Streamlit's :directives:, $maths$) active: links, images, code, emphasis, HTML
+_MD_SPECIAL = {ord(c): "\\" + c for c in "\\`*_{}[]<>#!|:~$^"}
 
 
 def plain(text) -> str:
@@ -161,9 +163,9 @@ def plain(text) -> str:
 
     Titles, notes and tags are typed by people; rendered as Markdown, an image
     in a title would load from an outside host on a trainer's screen and a
-    backtick would break out of a tag. Every ASCII punctuation character is
-    backslash-escaped (CommonMark allows that for all of them) and line
-    breaks become spaces.
+    backtick would break out of a tag. Every character that can start active
+    Markdown is backslash-escaped (CommonMark allows that for any ASCII
+    punctuation) and line breaks become spaces, so no block syntax can start.
     """
     return " ".join(str(text if text is not None else "").split()).translate(_MD_SPECIAL)
 

@@ -45,7 +45,7 @@ if identifier and st.session_state.get("party_lookup_for") == identifier:
 
 if info:
     p = info["party"]
-    st.subheader(f"Party {p['label']}")
+    st.subheader(f"Party {_ui.plain(p['label'])}")
     st.caption(f"reference {p['ref']} · known since {p['created_at'][:10]} · {len(info['recordings'])} call(s)")
     if not info["recordings"]:
         st.warning("Nobody with this identifier is heard in any call in the library: an objection recorded "

@@ -122,7 +122,7 @@ if plan and plan[0] == er_identifier and plan[1] == er_request:
                f"{would.get('renderings', 0)} anonymized rendering(s) and {would.get('files', 0)} file(s), and the "
                "link to the person.")
     if p.get("refused"):
-        st.info("Kept (legal hold): " + "; ".join(f"call #{r['recording']}: {r['reason']}" for r in p["refused"]))
+        st.info("Kept (legal hold): " + "; ".join(f"call #{r['recording']}: {_ui.plain(r['reason'])}" for r in p["refused"]))
     if p.get("exports_to_recall"):
         st.info(f"{len(p['exports_to_recall'])} earlier export(s) held this person's voice; their recipients must "
                 "be asked to delete them.")

@@ -42,10 +42,10 @@ with _ui.fatal():
         + ("mixed (both voices on every channel)" if cmap.mixed
            else f"{rec['channels']} channels: caller on {cmap.caller}, agent on {cmap.agent}")
         + f" · legal basis: {rec['basis'].replace('_', ' ')} · keep until {rec['retention_until'][:10]}"
-        + (f" · notice: {rec['notice']}" if rec.get("notice") else "")
+        + (f" · notice: {_ui.plain(rec['notice'])}" if rec.get("notice") else "")
     )
     if rec.get("hold_reason"):
-        st.warning(f"Legal hold: {rec['hold_reason']}")
+        st.warning(f"Legal hold: {_ui.plain(rec['hold_reason'])}")
 
     # ------------------------------------------------------------ range state (slider <-> numbers)
     k_range, k_start, k_end = f"cut_range_{rid}", f"cut_start_{rid}", f"cut_end_{rid}"

@@ -86,7 +86,7 @@ with _ui.fatal():
 
 length = round(clip["end_s"] - clip["start_s"], 3)
 h1, h2 = st.columns([5, 1])
-h1.subheader(f"#{clip['id']} · {clip['title']}")
+h1.subheader(f"#{clip['id']} · {_ui.plain(clip['title'])}")
 with h2:
     _ui.badge(clip["status"])
 st.caption(
@@ -95,9 +95,9 @@ st.caption(
     + (f" · approved by {clip['approved_by']}" if clip.get("approved_by") else "")
 )
 if clip["tags"]:
-    st.markdown(" ".join(f"`{t}`" for t in clip["tags"]))
+    st.markdown("Tags: " + " · ".join(_ui.plain(t) for t in clip["tags"]))
 if clip["note"]:
-    st.markdown(clip["note"])
+    st.markdown(_ui.plain(clip["note"]))
 
 # ---------------------------------------------------------------- redactions
 st.markdown("#### Silence or beep")

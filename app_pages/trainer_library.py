@@ -43,10 +43,12 @@ just_played = None
 for r in rows:
     with st.container(border=True, key=f"lib_clip_{r['id']}"):
         c1, c2, c3 = st.columns([6, 1, 1])
-        c1.markdown(f"**{r['title']}**  \n" + (" ".join(f"`{t}`" for t in r["tags"]) + " · " if r["tags"] else "")
+        # titles, tags and notes are typed by people: shown as text, never as Markdown
+        c1.markdown(f"**{_ui.plain(r['title'])}**  \n" + (" · ".join(_ui.plain(t) for t in r["tags"]) + " · "
+                                                           if r["tags"] else "")
                     + f"{r['duration_s']:.1f} s · clip #{r['id']}")
         if r["note"]:
-            c1.caption(r["note"])
+            c1.caption(_ui.plain(r["note"]))
         if c2.button("Play", key=f"lib_play_{r['id']}", icon=":material/play_arrow:"):
             with _ui.errors():
                 data = access.anonymized_audio(db, home, user, r["id"], reader=_ui.cached_file)

@@ -2,19 +2,37 @@
 
 One write path, :func:`append`, called inside the caller's transaction so an
 event and the change it describes commit together (or not at all). Rows are
-append-only (SQLite triggers refuse UPDATE and DELETE) and hash-chained: each
-row stores ``sha256(canonical content + previous hash)``. :func:`verify`
-recomputes the chain; with a head written down earlier (:func:`head`) it also
-catches trailing rows deleted, or a chain rewritten from some row onwards
-with freshly computed hashes.
+append-only (SQLite triggers refuse UPDATE and DELETE) and chained: each row
+stores ``HMAC(log key, canonical content + previous hash)``, the log key
+being derived from the installation key (:func:`log_key`). :func:`verify`
+recomputes the chain.
 
-Parties appear in ``data`` only by their opaque ref, never by identifier.
+What each layer protects against:
+
+- the triggers: a careless UPDATE or DELETE through SQLite (they can be dropped
+  by anyone who can write the file);
+- the keyed chain: someone who can write the database file but has not got
+  the installation key can change, delete or reorder rows, or append forged
+  ones, and :func:`verify` finds the first bad entry — a plain hash chain
+  would let them recompute every hash after their edit;
+- a head written down elsewhere (``clipkit log head``, checked with
+  ``log verify --head``): someone who *has* the key (or cuts rows off the
+  end, which leaves a valid shorter chain) is caught as long as the head
+  you wrote down still has to be in the log.
+
+Logs written before the chain was keyed keep their plain sha256 rows; every
+row from the first keyed one on (``log_meta.hmac_from``) must be keyed, so a
+forger cannot slip a plain row in after it.
+
+Parties appear in ``data`` only by their opaque ref, never by identifier, and
+free text (reasons, notes) never: it lives in :mod:`clipkit.notes`.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import hmac
 import io
 import json
 
@@ -57,13 +75,40 @@ def m001_log(db: Database) -> None:
     )
 
 
+@migrations()
+def m002_keyed_chain(db: Database) -> None:
+    # rows from here on are HMAC-chained; older rows keep their plain sha256 (scheme NULL)
+    db.execute("ALTER TABLE log ADD COLUMN scheme TEXT")
+    db.execute("CREATE TABLE log_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    last = db.execute("SELECT max(seq) FROM log").fetchone()[0] or 0
+    db.execute("INSERT INTO log_meta (key, value) VALUES ('hmac_from', ?)", [str(last + 1)])
+
+
+KEYED = "hmac-sha256"
+
+
+def log_key(secret: bytes) -> bytes:
+    """The key the chain is made with, derived from the installation key (never stored)."""
+    return hmac.new(secret, b"clipkit audit log chain v1", hashlib.sha256).digest()
+
+
 def canonical(obj) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def entry_hash(*, seq: int, at: str, kind: str, actor: str, data: str, prev_hash: str) -> str:
-    body = canonical({"seq": seq, "at": at, "kind": kind, "actor": actor, "data": data, "prev": prev_hash})
-    return hashlib.sha256(body.encode()).hexdigest()
+def entry_hash(*, seq: int, at: str, kind: str, actor: str, data: str, prev_hash: str, key: bytes | None = None) -> str:
+    """The chain value of one row: HMAC-SHA256 under ``key``, or plain sha256 for rows of an old log."""
+    body = canonical({"seq": seq, "at": at, "kind": kind, "actor": actor, "data": data, "prev": prev_hash}).encode()
+    if key is None:
+        return hashlib.sha256(body).hexdigest()
+    return hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def _key(db: Database) -> bytes:
+    key = getattr(db, "log_key", None)
+    if key is None:
+        raise RuntimeError("the log needs the installation's key: open the database with clipkit.db.connect(home)")
+    return key
 
 
 def append(db: Database, *, kind: str, actor: str, data: dict) -> dict:
@@ -73,12 +118,14 @@ def append(db: Database, *, kind: str, actor: str, data: dict) -> dict:
     opens an immediate one: the chain head must be read under the write lock,
     or two processes could both extend the same head.
     """
+    key = _key(db)
     with transaction(db):
         last = db.execute("SELECT seq, hash FROM log ORDER BY seq DESC LIMIT 1").fetchone()
         seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
         row = {"seq": seq, "at": now_iso(), "kind": kind, "actor": actor or "unknown", "data": canonical(data)}
         row["prev_hash"] = prev
-        row["hash"] = entry_hash(**row)
+        row["hash"] = entry_hash(**row, key=key)
+        row["scheme"] = KEYED
         db["log"].insert(row)
     return row
 
@@ -116,18 +163,25 @@ def verify(db: Database, *, head_text: str | None = None) -> dict:
     each hash matches the row's content. With ``head_text`` (``SEQ:HASH`` from
     :func:`head`), that entry must still exist with that hash.
     """
+    key = _key(db)
+    meta = db.execute("SELECT value FROM log_meta WHERE key = 'hmac_from'").fetchone()
+    hmac_from = int(meta[0]) if meta else 1
     expected_prev, expected_seq, n = GENESIS, 1, 0
     hashes: dict[int, str] = {}
-    for seq, at, kind, actor, data, prev_hash, h in db.execute(
-        "SELECT seq, at, kind, actor, data, prev_hash, hash FROM log ORDER BY seq"
+    for seq, at, kind, actor, data, prev_hash, h, scheme in db.execute(
+        "SELECT seq, at, kind, actor, data, prev_hash, hash, scheme FROM log ORDER BY seq"
     ):
         n += 1
         if seq != expected_seq:
             return _bad(n - 1, expected_seq, f"entry {expected_seq} is missing")
         if prev_hash != expected_prev:
             return _bad(n - 1, seq, f"entry {seq} does not follow entry {seq - 1}")
-        if entry_hash(seq=seq, at=at, kind=kind, actor=actor, data=data, prev_hash=prev_hash) != h:
-            return _bad(n - 1, seq, f"entry {seq} was changed after it was written")
+        keyed = seq >= hmac_from
+        if (scheme == KEYED) != keyed:
+            return _bad(n - 1, seq, f"entry {seq} is not chained the way entries from {hmac_from} on must be")
+        if not hmac.compare_digest(entry_hash(seq=seq, at=at, kind=kind, actor=actor, data=data,
+                                              prev_hash=prev_hash, key=key if keyed else None), h):
+            return _bad(n - 1, seq, f"entry {seq} was changed after it was written, or written without the key")
         hashes[seq] = h
         expected_prev, expected_seq = h, seq + 1
     total = n
@@ -193,18 +247,30 @@ def entries(
     return rows, total
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "|", "%")
+
+
 def _cell(value) -> str:
-    text = str(value)
-    # an actor typed as "=HYPERLINK(...)" must stay text when an auditor opens the CSV in a spreadsheet
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    """A cell a spreadsheet shows as text: anything that could start a formula is prefixed with ``'``.
+
+    Spreadsheets skip leading white space before a formula, so the first
+    character after it counts.
+    """
+    text = "" if value is None else str(value)
+    stripped = text.lstrip(" \t\r\n")
+    return "'" + text if (stripped[:1] in _FORMULA_START and stripped) or text[:1] in ("\t", "\r", "\n") else text
 
 
 def to_csv(rows: list[dict]) -> str:
-    """CSV for auditors: one line per entry, the event data as canonical JSON."""
+    """CSV for auditors: one line per entry, the event data as canonical JSON.
+
+    Every cell is quoted (Dutch Excel splits unquoted cells on ``;``) and
+    guarded against formula injection.
+    """
     buf = io.StringIO()
-    w = csv.writer(buf)
+    w = csv.writer(buf, quoting=csv.QUOTE_ALL)
     w.writerow(["seq", "at", "kind", "actor", "decision", "data", "hash"])
     for r in rows:
-        w.writerow([r["seq"], r["at"], r["kind"], _cell(r["actor"]), r.get("decision") or "",
-                    canonical(r["data"]), r["hash"]])
+        w.writerow([_cell(x) for x in (r["seq"], r["at"], r["kind"], r["actor"], r.get("decision") or "",
+                                        canonical(r["data"]), r["hash"])])
     return buf.getvalue()

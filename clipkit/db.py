@@ -52,6 +52,11 @@ def connect(home: "Home | None" = None, *, path: str | None = None, migrate: boo
     # isolation_level=None: we issue BEGIN/COMMIT ourselves (sqlite-utils does too)
     conn = sqlite3.connect(target, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
     database = Database(conn)
+    if home is not None:
+        # the log's chain key; on the object, so every append and verify has it without a home argument
+        from .auditlog import log_key
+
+        database.log_key = log_key(home.secret())
     try:
         if target != ":memory:":
             database.execute("PRAGMA journal_mode=WAL")

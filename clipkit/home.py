@@ -156,29 +156,70 @@ def open_home(home: str | os.PathLike | None = None) -> Home:
             f"no clipkit data home at {root} (run 'clipkit init --home {root}' to create one, "
             f"or pass --home / set {HOME_ENV})"
         )
+    private_umask()
+    _tighten(root)
     h = Home(root=root, config=_load_config(root))
     # the key is checked up front so no command starts work it cannot finish
     h.secret()
     return h
 
 
-def _write_private(path: Path, text: str) -> None:
-    """Create ``path`` with mode 0600 from the start (no window where it is world-readable)."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+#: folders 0700, files 0600: raw calls, renderings, the key and password hashes are nobody else's business
+PRIVATE_UMASK = 0o077
+
+
+def private_umask() -> None:
+    """Make every file and folder this process creates owner-only. The one place the umask is set.
+
+    Called by :func:`init_home` and :func:`open_home`, so every command and the
+    app create owner-only files from then on: the database and the key alone
+    are enough to test phone numbers against the pseudonyms.
+    """
+    os.umask(PRIVATE_UMASK)
+
+
+def _tighten(root: Path) -> None:
+    """Owner-only modes on a home made by an older version (once: when the root itself is still open)."""
+    if not stat.S_IMODE(root.stat().st_mode) & 0o077:
+        return
+    for folder, dirs, files in os.walk(root):
+        for name in files:
+            p = Path(folder) / name
+            if not p.is_symlink():
+                os.chmod(p, stat.S_IMODE(p.stat().st_mode) & 0o700)
+        for name in dirs:
+            p = Path(folder) / name
+            if not p.is_symlink():
+                os.chmod(p, 0o700)
+    os.chmod(root, 0o700)
+
+
+def _create_exclusive(path: Path, data: bytes) -> None:
+    """Create ``path`` (0600) with ``data``, never following a link and never replacing a file.
+
+    Written under a random name opened with ``O_EXCL | O_NOFOLLOW`` (nobody
+    can plant a link or pre-create it), then hard-linked to ``path``, which
+    fails if ``path`` exists: a key is never overwritten, not even by a race.
+    """
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write bytes to ``path`` through a temp file in the same folder and a rename."""
+    """Write bytes to ``path`` (0600) through an exclusively created temp file in the same folder and a rename."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
-        with open(tmp, "wb") as f:
+        with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -194,11 +235,13 @@ def init_home(home: str | os.PathLike | None = None, *, config: dict | None = No
     """
     from . import db as dbmod
 
+    private_umask()
     root = resolve_home_path(home)
     created = not (root / DB_NAME).exists()
     if root.exists() and not root.is_dir():
         raise BadInput(f"--home {root} exists and is not a folder")
     root.mkdir(parents=True, exist_ok=True)
+    _tighten(root)
     (root / AUDIO_DIR).mkdir(exist_ok=True)
     (root / TMP_DIR).mkdir(exist_ok=True)
     key_path = root / KEY_NAME
@@ -208,7 +251,11 @@ def init_home(home: str | os.PathLike | None = None, *, config: dict | None = No
             raise KeyFileError(
                 f"{root} has a database but no key file {key_path}; restore the key from your backup"
             )
-        _write_private(key_path, secrets.token_hex(32) + "\n")
+        try:
+            _create_exclusive(key_path, (secrets.token_hex(32) + "\n").encode())
+        except FileExistsError:
+            raise KeyFileError(f"{key_path} appeared while the key was being created (a link or another "
+                               "process); nothing was overwritten — check the folder and run init again") from None
     mode = stat.S_IMODE(key_path.stat().st_mode)
     if mode & 0o077:
         os.chmod(key_path, 0o600)

@@ -350,7 +350,7 @@ def test_compliance_verifies_the_chain_and_filters_the_log(app_home):
     kinds = set(at.dataframe[0].value["kind"])
     assert kinds and all(k.startswith("clip.") for k in kinds)
     ok(at.button(key="log_csv_prepare").click().run())
-    assert at.session_state["log_csv"].startswith("seq,at,kind")
+    assert at.session_state["log_csv"].startswith('"seq","at","kind"')
     # tamper with the file behind the log's back: the page says where it broke
     db = app_home["db"]
     db.execute("DROP TRIGGER log_no_update")
@@ -511,3 +511,25 @@ def test_silence_bordered_clip_never_serves_raw_audio_to_a_trainer(app_home, sha
     assert audio.without_nonce(served) != raw_body
     plays = [e for e in auditlog.entries(db, kind="play")[0] if e["actor"] == "trainer"]
     assert plays[-1]["data"]["sha256"] == current["sha256"]
+
+
+def test_titles_tags_and_notes_are_shown_as_text_never_as_markdown(app_home):
+    db, home, rid = app_home["db"], app_home["home"], app_home["recording"]["id"]
+    cid = app_home["approved"]
+    library.update_clip(db, cid, title="Refund ![beacon](https://tracker.example/p.png?who=trainer)",
+                        note="**loud** <img src=https://tracker.example/x> :red[alarm] $x$",
+                        tags=["a`b", "[link](https://tracker.example)"], actor="manager")
+    at = ok(app("trainer"))
+    shown = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
+    assert "tracker.example" in shown  # the text is there, every active character escaped
+    import re
+
+    for active in ("![", "<img", ":red[", "$x$", "**loud", "`", "[link]"):
+        assert not re.search(r"(?<!\\)" + re.escape(active), shown), active
+    assert "\\!\\[beacon\\]" in shown and "a\\`b" in shown and "\\:red\\[alarm\\]" in shown
+    at = ok(app("manager"))
+    ok(at.switch_page("app_pages/manager_clips.py").run())
+    at.selectbox(key="clips_pick").set_value(cid)
+    ok(at.run())
+    heads = " ".join(h.value for h in at.subheader) + " ".join(m.value for m in at.markdown)
+    assert "\\!\\[beacon\\]" in heads and "![beacon]" not in heads

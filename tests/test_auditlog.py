@@ -32,14 +32,14 @@ def attacker(home) -> sqlite3.Connection:
     return conn
 
 
-def rehash_from(conn: sqlite3.Connection, seq: int) -> None:
-    """Recompute every hash from ``seq`` on, so the chain is consistent again."""
+def rehash_from(conn: sqlite3.Connection, seq: int, key: bytes | None = None) -> None:
+    """Recompute every hash from ``seq`` on, so the chain is consistent again (with the log key, if stolen)."""
     prev = conn.execute("SELECT hash FROM log WHERE seq = ?", [seq - 1]).fetchone()
     prev = prev[0] if prev else auditlog.GENESIS
     for s, at, kind, actor, data in conn.execute(
         "SELECT seq, at, kind, actor, data FROM log WHERE seq >= ? ORDER BY seq", [seq]
     ).fetchall():
-        h = auditlog.entry_hash(seq=s, at=at, kind=kind, actor=actor, data=data, prev_hash=prev)
+        h = auditlog.entry_hash(seq=s, at=at, kind=kind, actor=actor, data=data, prev_hash=prev, key=key)
         conn.execute("UPDATE log SET prev_hash = ?, hash = ? WHERE seq = ?", [prev, h, s])
         prev = h
 
@@ -90,11 +90,21 @@ def test_verify_catches_direct_tampering(logged, home, tamper, first_bad):
 
 
 @pytest.mark.parametrize("edit_seq", [1, 3, 6])
-def test_rewrite_with_recomputed_hashes_is_caught_only_with_a_head(logged, home, edit_seq):
+def test_a_rewrite_without_the_key_is_caught_even_with_recomputed_hashes(logged, home, edit_seq):
+    conn = attacker(home)
+    conn.execute("UPDATE log SET data = '{\"i\":99}' WHERE seq = ?", [edit_seq])
+    rehash_from(conn, edit_seq)  # plain sha256, as a forger without the installation key must
+    conn.close()
+    out = auditlog.verify(logged)
+    assert out["ok"] is False and out["first_bad_seq"] == edit_seq
+
+
+@pytest.mark.parametrize("edit_seq", [1, 3, 6])
+def test_a_rewrite_with_the_stolen_key_is_caught_only_with_a_head(logged, home, edit_seq):
     head = auditlog.head(logged)["head"]
     conn = attacker(home)
     conn.execute("UPDATE log SET data = '{\"i\":99}' WHERE seq = ?", [edit_seq])
-    rehash_from(conn, edit_seq)
+    rehash_from(conn, edit_seq, key=auditlog.log_key(home.secret()))
     conn.close()
     assert auditlog.verify(logged)["ok"] is True  # a consistent forgery, without an anchor
     out = auditlog.verify(logged, head_text=head)
@@ -240,7 +250,12 @@ def test_cli_log_verify_and_head(cli_run, logged, home):
     rehash_from(conn, 5)
     conn.close()
     r, out = cli_run("log", "verify")
-    assert r.exit_code == 0  # consistent rewrite: only the head shows it
+    assert r.exit_code == 1 and out["first_bad_seq"] == 5  # without the key the forger cannot rechain
+    conn = sqlite3.connect(str(home.db_path), isolation_level=None)  # the triggers are gone already
+    rehash_from(conn, 5, key=auditlog.log_key(home.secret()))
+    conn.close()
+    r, out = cli_run("log", "verify")
+    assert r.exit_code == 0  # with the key: a consistent rewrite, only the head shows it
     r, out = cli_run("log", "verify", "--head", head["head"])
     assert r.exit_code == 1 and out["ok"] is False and out["entries"] == 6 and out["first_bad_seq"] == 6
     r, _ = cli_run("log", "verify", "--head", head["head"], as_json=False)
@@ -273,7 +288,7 @@ def test_cli_log_csv(cli_run, logged, tmp_path):
     assert set(rows[0]) == {"seq", "at", "kind", "actor", "decision", "data", "hash"}
     r, _ = cli_run("log", "csv", "--refused", as_json=False)
     lines = r.stdout.strip().splitlines()
-    assert len(lines) == 2 and lines[0].startswith("seq,at,kind")
+    assert len(lines) == 2 and lines[0].startswith('"seq","at","kind"')
 
 
 def test_cli_log_bad_since(cli_run, logged):
@@ -328,3 +343,54 @@ def test_csv_keeps_formula_like_actors_as_text(db, actor):
     rows, _ = auditlog.entries(db)
     parsed = list(csv.reader(io.StringIO(auditlog.to_csv(rows))))
     assert parsed[1][3] == "'" + actor
+
+
+def test_a_forged_row_appended_without_the_key_is_caught(logged, home):
+    conn = attacker(home)
+    last = conn.execute("SELECT seq, hash FROM log ORDER BY seq DESC LIMIT 1").fetchone()
+    row = dict(seq=last[0] + 1, at="2026-01-01T00:00:00.000000+00:00", kind="export.attempt", actor="mallory",
+               data=auditlog.canonical({"decision": "allowed"}), prev_hash=last[1])
+    for key, scheme in ((None, None), (b"guess" * 8, auditlog.KEYED)):
+        conn.execute("DELETE FROM log WHERE seq = ?", [row["seq"]])
+        conn.execute("INSERT INTO log (seq, at, kind, actor, data, prev_hash, hash, scheme) VALUES (?,?,?,?,?,?,?,?)",
+                     [*row.values(), auditlog.entry_hash(**row, key=key), scheme])
+        out = auditlog.verify(logged)
+        assert out["ok"] is False and out["first_bad_seq"] == row["seq"], (scheme, out)
+    conn.close()
+
+
+def test_a_log_from_before_the_key_still_verifies_and_keys_every_new_row(home):
+    """Rows written before the chain was keyed stay plain sha256; from the first keyed row on, all must be keyed."""
+    from clipkit import db as dbmod
+
+    conn = sqlite3.connect(str(home.db_path), isolation_level=None)
+    prev = auditlog.GENESIS
+    for seq in (1, 2):
+        row = dict(seq=seq, at=f"2025-01-0{seq}T00:00:00.000000+00:00", kind="old", actor="a", data="{}", prev_hash=prev)
+        prev = auditlog.entry_hash(**row)
+        conn.execute("INSERT INTO log (seq, at, kind, actor, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?)",
+                     [*row.values(), prev])
+    conn.execute("UPDATE log_meta SET value = '3' WHERE key = 'hmac_from'")
+    conn.close()
+    db = dbmod.connect(home)
+    auditlog.append(db, kind="new", actor="b", data={})
+    assert auditlog.verify(db) == {"ok": True, "entries": 3}
+    # a plain row slipped in after the keyed ones is refused
+    conn = attacker(home)
+    row = dict(seq=4, at="2026-01-01T00:00:00.000000+00:00", kind="forged", actor="m", data="{}",
+               prev_hash=auditlog.head(db)["hash"])
+    conn.execute("INSERT INTO log (seq, at, kind, actor, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?)",
+                 [*row.values(), auditlog.entry_hash(**row)])
+    conn.close()
+    assert auditlog.verify(db)["first_bad_seq"] == 4
+    db.close()
+
+
+@pytest.mark.parametrize("cell", ["; =1+1", " =cmd|' /C calc'!A0", "\t=1", "%0A=1", "|x", "a;b;c"])
+def test_every_csv_cell_is_quoted_and_guarded(db, cell):
+    auditlog.append(db, kind="test", actor=cell, data={"k": cell})
+    text = auditlog.to_csv(auditlog.entries(db)[0])
+    row = next(csv.reader(io.StringIO(text.splitlines()[1])))
+    assert all(line.startswith('"') for line in text.splitlines())
+    actor = row[3]
+    assert not actor.lstrip(" \t\r\n")[:1] in ("=", "+", "-", "@", "|", "%") or actor.startswith("'")

@@ -39,7 +39,8 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 PASSWORDS = {role: f"e2e-{role}-password" for role in users.ROLES}
 # screenshots refresh docs/ only when asked (CLIPKIT_SCREENSHOTS=1), so a test run leaves the tree clean
 DOCS = ROOT / "docs" if os.environ.get("CLIPKIT_SCREENSHOTS") else None
-START_S, END_S = 2.35, 7.8  # sub-second on purpose: st.audio would round these
+START_S, END_S = 2.35, 7.8
+REQUESTED: list[str] = []  # every URL any page asked for: a privacy tool makes no outside requests  # sub-second on purpose: st.audio would round these
 
 
 def _free_port() -> int:
@@ -126,6 +127,7 @@ def start_as(browser, base: str, role: str, *, height: int, on_response=None):
     ``on_response`` is attached before the first request, so it sees every response of the context.
     """
     ctx = browser.new_context(viewport={"width": 1400, "height": height})
+    ctx.on("request", lambda r: REQUESTED.append(r.url))
     if on_response is not None:
         ctx.on("response", on_response)
     page = ctx.new_page()
@@ -292,3 +294,5 @@ def test_manager_cuts_and_approves_then_trainer_hears_only_the_rendering(server,
     assert [(e["kind"], e["data"]["clip"], e["data"]["sha256"]) for e in plays] == [("play", cid, current["sha256"])]
     for name in ("manager.png", "trainer.png", "compliance.png"):
         assert (shots / name).stat().st_size > 10_000
+    outside = sorted({u for u in REQUESTED if not u.startswith((server, "data:", "blob:"))})
+    assert REQUESTED and not outside, outside

@@ -393,8 +393,7 @@ def render(
             writer.close()
             out_f.flush()
             os.fsync(out_f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dst)
+        os.replace(tmp, dst)  # mkstemp made it 0600: renderings are as private as the calls
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
