@@ -73,7 +73,7 @@ with _ui.errors():
         st.dataframe(pd.DataFrame([
             {"export": e["export_id"], "exported": e["at"][:16], "by": e["actor"], "recipient": e["recipient"] or "",
              "clip": f["clip_id"], "file": f["file"], "withdrawn": (f.get("withdrawn_at") or "")[:16],
-             "why": f.get("reason") or ""}
+             "why": f.get("reason_text") or ""}
             for e in recalled for f in e["files"]
         ]), hide_index=True, key="recalls_table")
     else:

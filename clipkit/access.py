@@ -34,7 +34,9 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from . import audio, auditlog, consent, erasure, export, library, merge, parties, rendering, requests, retention
+from . import (audio, auditlog, consent, erasure, export, library, merge, notes, parties, rendering, requests,
+               retention)
+from .db import transaction
 from .errors import BadInput, Forbidden, NotFound, PolicyRefusal
 from .home import Home
 from .users import ROLES, User, active_user
@@ -167,11 +169,9 @@ def raw_audio(
         Without a reason, or for a range outside the call or longer than :data:`MAX_RAW_PLAY_S`.
     """
     user = require(db, user, "raw_audio")
-    reason = " ".join((reason or "").split())
-    if not reason:
+    if not " ".join((reason or "").split()):
         raise BadInput("say why you are listening to the raw call (the reason is logged)")
-    if len(reason) > 500:
-        raise BadInput("the reason is longer than 500 characters")
+    reason = notes.clean(reason, name="the reason")
     rec = library.get_recording(db, recording_id)
     try:
         start_s, end_s = float(start_s), float(end_s)
@@ -185,10 +185,13 @@ def raw_audio(
     path = library.recording_path(home, rec)
     if not path.exists():
         raise NotFound(f"the audio of recording {recording_id} is gone (erased or purged)")
-    auditlog.append(db, kind="play.raw", actor=user.name, data={
-        "recording": recording_id, "start_s": round(start_s, 3), "end_s": round(end_s, 3), "reason": reason,
-        "role": user.role,
-    })
+    with transaction(db):
+        # the reason is a note tied to the recording (erasure and purge clear it), never log text
+        note_id = notes.add(db, kind="play.raw", text=reason, actor=user.name, recordings=[recording_id])
+        auditlog.append(db, kind="play.raw", actor=user.name, data={
+            "recording": recording_id, "start_s": round(start_s, 3), "end_s": round(end_s, 3),
+            "reason_note": note_id, "role": user.role,
+        })
     return audio.with_nonce((loader or _segment)(str(path), rec["sha256"], round(start_s, 3), round(end_s, 3)))
 
 
@@ -549,9 +552,10 @@ def log_entries(
         count = max(0, min(limit, total - offset))
         rows, _ = auditlog.entries(db, since=since, actor=actor or None, kind=kind or None, refused=refused,
                                    limit=count, offset=start)
-        return list(reversed(rows)), total
-    return auditlog.entries(db, since=since, actor=actor or None, kind=kind or None, refused=refused,
-                            limit=limit, offset=offset)
+        return notes.resolve(db, list(reversed(rows))), total
+    rows, total = auditlog.entries(db, since=since, actor=actor or None, kind=kind or None, refused=refused,
+                                   limit=limit, offset=offset)
+    return notes.resolve(db, rows), total
 
 
 def log_csv(db: Database, user: User, **filters) -> str:

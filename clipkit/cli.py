@@ -988,9 +988,12 @@ def _log_rows(since, actor, kind, refused, limit=None):
     from .db import utc_iso
 
     since = utc_iso(since, name="--since")
+    from . import notes
+
     home = _home()
     with _db(home) as db:
-        return auditlog.entries(db, since=since, actor=actor, kind=kind, refused=refused, limit=limit)
+        rows, total = auditlog.entries(db, since=since, actor=actor, kind=kind, refused=refused, limit=limit)
+        return notes.resolve(db, rows), total
 
 
 @cli.group(name="log", cls=_Group, invoke_without_command=True)
@@ -1010,7 +1013,8 @@ def log_group(ctx, since, actor, kind, refused, limit):
 def _log_list(since, actor, kind, refused, limit):
     rows, total = _log_rows(since, actor, kind, refused, limit)
     return {"entries": [{"seq": r["seq"], "time": r["at"], "kind": r["kind"], "actor": r["actor"],
-                         "decision": r["decision"], "data": r["data"], "hash": r["hash"]} for r in rows],
+                         "decision": r["decision"], "data": r["data"], "notes": r["notes"], "hash": r["hash"]}
+                        for r in rows],
             "total": total}
 
 
@@ -1068,7 +1072,7 @@ def _recalls_human(p: dict) -> str:
     lines = []
     for r in p["recalls"]:
         lines.append(f"Export {r['export_id']} on {r['at'][:16]} by {r['actor']} to {r['recipient'] or '(no recipient)'}:")
-        lines += [f"  clip {f['clip_id']}: {f['file']}  sha256 {f['sha256']}  ({f['reason'] or 'withdrawn'})"
+        lines += [f"  clip {f['clip_id']}: {f['file']}  sha256 {f['sha256']}  ({f.get('reason_text') or 'withdrawn'})"
                   for f in r["files"]]
     return "\n".join(lines)
 

@@ -37,7 +37,7 @@ import json
 
 from sqlite_utils import Database
 
-from . import auditlog, consent, export, parties, requests, retention
+from . import auditlog, consent, export, notes, parties, requests, retention
 from .db import now_iso, transaction
 from .errors import BadInput, NotFound
 from .home import Home
@@ -91,16 +91,14 @@ def plan(db: Database, home: Home, party: dict) -> dict:
     }
 
 
-def _recall(db: Database, home: Home, party_ref: str, clip_ids: list[int], *, actor: str,
-            request_id: int | None) -> list[dict]:
+def _recall(db: Database, home: Home, party_ref: str, clip_ids: list[int], *, actor: str) -> list[dict]:
     """Withdraw the person's clips (logged by the export register) and list every export that held any.
 
     Every export, not only those of clips newly withdrawn: a clip withdrawn
     earlier (an objection) may still sit at a recipient.
     """
-    reason = f"erasure request {request_id}" if request_id else "erasure at the person's request"
     # home: a held recording stays, and without training clips its keep-until date shortens now
-    export.recall_party(db, party_ref, actor=actor, reason=reason, home=home)
+    export.recall_party(db, party_ref, actor=actor, reason="erasure", home=home)
     return requests._jsonable(export.exports_containing(db, clip_ids))
 
 
@@ -157,6 +155,9 @@ def erase(
         raise
     ref = party["ref"]
     rid = request["id"] if request else None
+    canonical = None
+    if identifier is not None:
+        canonical = parties.canonical_identifier(identifier, region=home.config["phone_region"])
     work = plan(db, home, party)
     out = {"dry_run": dry_run, "request": rid, "recordings": work["recordings"], "refused": work["refused"],
            "erased": {"recordings": 0, "clips": 0, "renderings": 0, "files": 0},
@@ -169,7 +170,7 @@ def erase(
     with transaction(db):
         db["erasure_jobs"].insert({"party_ref": ref, "request_id": rid, "started_at": now_iso(), "started_by": actor},
                                   ignore=True)
-    recalled = _recall(db, home, ref, work["all_clips"], actor=actor, request_id=rid)
+    recalled = _recall(db, home, ref, work["all_clips"], actor=actor)
     stored = json.loads(db.execute("SELECT exports FROM erasure_jobs WHERE party_ref = ?", [ref]).fetchone()[0])
     stored = _merge_exports(stored, recalled)
     with transaction(db):
@@ -203,7 +204,20 @@ def erase(
             # consent rows may only go once the parties row is gone (their trigger); any
             # foreign key to parties is checked at COMMIT, when both are gone
             db.execute("PRAGMA defer_foreign_keys = ON")
+            # identifiers merged into this person resolve to nobody from now on, and are suppressed too
+            for alias in parties.pseudonyms_of(db, ref)[1:]:
+                db["suppressed"].insert({"token": parties.suppression_token(secret, alias), "erased_at": now},
+                                        ignore=True)
+            db.execute("DELETE FROM party_aliases WHERE ref = ?", [ref])
             db.execute("DELETE FROM parties WHERE ref = ?", [ref])
+            # free text about them: notes tied to them, and any note or recipient that names their identifier
+            mentioned = [canonical] if canonical else []
+            cleared = notes.scrub(db, party_refs=[ref], identifiers=mentioned)
+            for eid, recipient in db.execute("SELECT id, recipient FROM exports WHERE recipient IS NOT NULL").fetchall():
+                if any(notes.mentions(recipient, c) for c in mentioned):
+                    db.execute("UPDATE exports SET recipient = ? WHERE id = ?", [notes.CLEARED, eid])
+                    cleared += 1
+            tombstone["notes_cleared"] = cleared
             consent.forget(db, ref)
             db.execute(
                 """UPDATE requests SET note = NULL, extension_reason = NULL,

@@ -46,7 +46,7 @@ from pathlib import Path
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from . import audio, auditlog, consent, library, policy, rendering, retention
+from . import audio, auditlog, consent, library, notes, policy, rendering, retention
 from .db import now_iso, transaction
 from .errors import BadAudio, BadInput, ClipkitError, DatabaseBusy, NotFound
 from .home import Home
@@ -106,6 +106,22 @@ def m001_exports(db: Database) -> None:
         """
     )
     db.execute("CREATE INDEX clip_withdrawals_clip ON clip_withdrawals(clip_id, at)")
+
+
+@migrations()
+def m002_withdrawal_notes(db: Database) -> None:
+    # a withdrawal typed by hand keeps its words in a note (clipkit.notes), not here or in the log
+    db.execute("ALTER TABLE clip_withdrawals ADD COLUMN note_id INTEGER")
+
+
+#: why clips are withdrawn, as stored and logged; anything else is free text, kept as a note
+WITHDRAW_CODES = {
+    "objection_made": "the person objected to use for training",
+    "consent_withdrawn": "the person withdrew consent for training",
+    "erasure": "the person asked for erasure",
+    "party_merge": "an objection applies after two parties were joined",
+    "manual": "withdrawn by hand",
+}
 
 
 # ---------------------------------------------------------------- facts
@@ -364,8 +380,11 @@ def export_clips(
                 [{"export_id": export_id, "clip_id": p["clip"]["id"], "file": p["file"], "sha256": p["sha256"]}
                  for p in writing]
             )
+        # the recipient is typed text: a note, not log text
+        recipient_note = None if recipient is None else notes.add(db, kind="export.recipient", text=recipient,
+                                                                  actor=actor)
         auditlog.append(db, kind="export.attempt", actor=actor, data={
-            "export_id": export_id, "recipient": recipient, "clips": ids, "decision": overall,
+            "export_id": export_id, "recipient_note": recipient_note, "clips": ids, "decision": overall,
             "decisions": log_decisions, "policy_version": policy.POLICY_VERSION,
             "all_or_nothing": bool(all_or_nothing), "allow_weak": bool(allow_weak),
         })
@@ -543,6 +562,8 @@ def withdraw_clips(db: Database, clip_ids: Sequence[int], *, actor: str, reason:
     """
     if not reason or not str(reason).strip():
         raise BadInput("a withdrawal needs a reason")
+    code = reason if reason in WITHDRAW_CODES and reason != "manual" else "manual"
+    text = None if code != "manual" else notes.clean(reason, name="the reason for the withdrawal")
     with transaction(db):
         now = now_iso()
         changed = []
@@ -555,18 +576,22 @@ def withdraw_clips(db: Database, clip_ids: Sequence[int], *, actor: str, reason:
             if cur.rowcount:
                 changed.append(int(cid))
         if changed:
+            marks = ",".join("?" * len(changed))
+            recs = [r[0] for r in db.execute(
+                f"SELECT DISTINCT recording_id FROM clips WHERE id IN ({marks}) ORDER BY 1", changed)]
+            note_id = None if text is None else notes.add(db, kind="clip.withdraw", text=text, actor=actor,
+                                                          recordings=recs)
             db["clip_withdrawals"].insert_all(
-                [{"clip_id": cid, "at": now, "actor": actor, "reason": reason} for cid in changed]
+                [{"clip_id": cid, "at": now, "actor": actor, "reason": code, "note_id": note_id} for cid in changed]
             )
             exports = [e["export_id"] for e in exports_containing(db, changed)]
-            data = {"clips": changed, "reason": reason, "exports": exports}
+            data = {"clips": changed, "reason": code, "exports": exports}
+            if note_id is not None:
+                data["reason_note"] = note_id
             if party_ref is not None:
                 data["party"] = party_ref
             auditlog.append(db, kind="clip.withdraw", actor=actor, data=data)
-            marks = ",".join("?" * len(changed))
-            for (rid,) in db.execute(
-                f"SELECT DISTINCT recording_id FROM clips WHERE id IN ({marks}) ORDER BY 1", changed
-            ).fetchall():
+            for rid in recs:
                 retention.refresh(db, home, rid)
     return changed
 
@@ -653,11 +678,19 @@ def recalls(db: Database) -> list[dict]:
     for e in found:
         for f in e["files"]:
             w = db.execute(
-                "SELECT at, reason FROM clip_withdrawals WHERE clip_id = ? AND at >= ? ORDER BY at LIMIT 1",
+                "SELECT at, reason, note_id FROM clip_withdrawals WHERE clip_id = ? AND at >= ? ORDER BY at LIMIT 1",
                 [f["clip_id"], e["at"]],
             ).fetchone()
             f["withdrawn_at"], f["reason"] = (w[0], w[1]) if w else (None, None)
+            f["reason_text"] = withdrawal_reason(db, w[1], w[2]) if w else None
     return found
+
+
+def withdrawal_reason(db: Database, code: str, note_id: int | None) -> str:
+    """A withdrawal's reason in words: the typed note for one made by hand, else what the code means."""
+    if note_id is not None:
+        return notes.texts(db, [note_id]).get(note_id, notes.CLEARED)
+    return WITHDRAW_CODES.get(code, code)
 
 
 def get_export(db: Database, export_id: str) -> dict:

@@ -165,3 +165,17 @@ def scrub(db: Database, *, party_refs: Iterable[str] = (), recording_ids: Iterab
             n += db.execute(f"UPDATE notes SET text = NULL, scrubbed_at = ? WHERE text IS NOT NULL AND id IN "
                             f"({','.join('?' * len(chunk))})", [now] + chunk).rowcount
     return n
+
+
+def resolve(db: Database, rows: list[dict]) -> list[dict]:
+    """Give each log row a ``notes`` dict: for every ``*_note`` id in its data, the note's text.
+
+    The log holds note ids, never text; screens and exports for compliance
+    show the text next to the entry (or :data:`CLEARED` after an erasure).
+    """
+    ids = [v for r in rows for k, v in (r.get("data") or {}).items() if k.endswith("_note") and v is not None]
+    found = texts(db, ids)
+    for r in rows:
+        r["notes"] = {k[:-5]: found.get(v, CLEARED) for k, v in (r.get("data") or {}).items()
+                      if k.endswith("_note") and v is not None}
+    return rows

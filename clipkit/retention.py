@@ -28,6 +28,7 @@ renders and exports until someone notices).
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
@@ -36,7 +37,7 @@ from pathlib import Path
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from . import auditlog, library
+from . import auditlog, library, notes
 from .db import checkpoint_and_vacuum, now_iso, transaction
 from .errors import BadInput
 from .home import Home
@@ -46,6 +47,8 @@ migrations = Migrations("clipkit.retention")
 #: a scratch file older than this is a leftover of a crashed process, never work in progress
 STALE_SCRATCH_S = 3600
 _CHUNK = 500
+# withdrawal reasons that are codes, not typed text (older rows kept typed text in this column)
+_CODES = ("objection_made", "consent_withdrawn", "erasure", "party_merge", "manual", "[cleared at erasure]")
 
 
 @migrations()
@@ -234,6 +237,11 @@ def delete_recordings(
                 # clips and clip_tags go by ON DELETE CASCADE; the FTS triggers follow the clips
                 db.execute(f"DELETE FROM clips WHERE recording_id IN ({_marks(len(chunk))})", chunk)
                 db.execute(f"DELETE FROM recordings WHERE id IN ({_marks(len(chunk))})", chunk)
+            # free text about these calls (why someone listened, why a clip was withdrawn) goes with them
+            notes.scrub(db, recording_ids=plan["recordings"])
+            db.execute(f"UPDATE clip_withdrawals SET reason = ? WHERE reason NOT IN ({_marks(len(_CODES))}) "
+                       f"AND clip_id IN (SELECT value FROM json_each(?))",
+                       [notes.CLEARED, *_CODES, json.dumps(plan["clips"])])
             mark_scrub_pending(db)
             event = dict(data or {})
             event.update(recordings=plan["recordings"], clips=len(plan["clips"]), renderings=len(plan["renderings"]))

@@ -114,7 +114,8 @@ def test_erasure_removes_every_byte_of_the_caller_and_nothing_of_others(db, home
     assert auditlog.verify(db)["ok"]
     tomb = auditlog.entries(db, kind="erasure")[0][-1]
     assert tomb["actor"] == "officer" and tomb["data"] == {
-        "request": req["id"], "recordings": 3, "clips": 3, "renderings": 3, "exports_to_recall": 0, "decision": "done"}
+        "request": req["id"], "recordings": 3, "clips": 3, "renderings": 3, "exports_to_recall": 0, "decision": "done",
+        "notes_cleared": 0}
     res, _ = cli_run("log", "verify", as_json=False)
     assert res.exit_code == 0, res.output
 
@@ -364,3 +365,40 @@ def test_a_new_request_after_erasure_starts_a_fresh_party(db, home, world, tmp_p
     assert out["recordings"] == 0 and out["request"] == req["id"]
     out = erasure.erase(db, home, identifier=ANNA, actor="o")
     assert out["party_removed"]
+
+
+def test_free_text_naming_the_person_is_gone_after_erasure(db, home, world, tmp_path, monkeypatch):
+    """Reasons typed by staff survive nowhere: not in the log, not in a table, not in a free page of the file."""
+    from clipkit import access, export, users
+
+    monkeypatch.setattr(users, "SCRYPT_N", 2**10)
+    for role in ("manager", "compliance"):
+        users.add_user(db, role, role=role, password="x" * 12)
+    manager, officer = (users.authenticate(db, r, "x" * 12) for r in ("manager", "compliance"))
+    anna_call, bob_call = world["recs"]["anna"][0], world["recs"]["bob"][0]
+    typed = {
+        # on Anna's own call
+        "play": "Anna Zebrafinch 06-1234 5678 asked for a call back",
+        # on Bob's call, naming Anna's number another way: only the mention scan finds it
+        "other": "compare with +31 6 12345678 (other complaint)",
+        "withdraw": "withdrawn at the request of 0612345678",
+        "recipient": "Trainer who knows 0031612345678",
+    }
+    access.raw_audio(db, home, manager, anna_call, start_s=0, end_s=1, reason=typed["play"])
+    access.raw_audio(db, home, manager, bob_call, start_s=0, end_s=1, reason=typed["other"])
+    access.withdraw_clips(db, officer, [world["clips"]["anna"][0]], reason=typed["withdraw"], home=home)
+    bob_clip = world["clips"]["bob"][0]
+    db.execute("UPDATE clips SET status = 'approved' WHERE id = ?", [bob_clip])
+    export.export_clips(db, home, [bob_clip], to=tmp_path / "x", actor="m", recipient=typed["recipient"])
+    assert "Zebrafinch" not in json.dumps(auditlog.entries(db)[0])  # never log text in the first place
+    out = erasure.erase(db, home, identifier=ANNA, actor="officer")
+    assert out["party_removed"]
+    needles = [t.encode() for t in typed.values()] + [b"12345678", b"1234 5678", b"Zebrafinch"]
+    for path in files_under(home.root):
+        data = path.read_bytes()
+        for needle in needles:
+            assert needle not in data, f"{needle!r} is still in {path.relative_to(home.root)}"
+    assert auditlog.verify(db)["ok"]
+    # both reasons named Anna (one on Bob's call): both cleared, and each log entry's note id still resolves
+    rows = access.log_entries(db, officer, kind="play.raw")[0]
+    assert [r["notes"]["reason"] for r in rows] == ["[cleared at erasure]", "[cleared at erasure]"]

@@ -116,7 +116,10 @@ def test_export_is_recorded_in_tables_and_log(db, home, ready, out_dir):
     assert [r["kind"] for r in rows] == ["export.attempt", "export.complete"]
     attempt = rows[0]["data"]
     assert attempt["decision"] == "allowed" and attempt["policy_version"] == policy.POLICY_VERSION
-    assert attempt["clips"] == [ready["clip"]["id"]] and attempt["recipient"] == "vendor"
+    assert attempt["clips"] == [ready["clip"]["id"]] and "recipient" not in attempt
+    from clipkit import notes
+
+    assert notes.texts(db, [attempt["recipient_note"]]) == {attempt["recipient_note"]: "vendor"}
     (d,) = attempt["decisions"]
     assert d["decision"] == "allowed" and d["sha256"] == res["exported"][0]["sha256"]
     recording = library.get_recording(db, ready["clip"]["recording_id"])
