@@ -18,7 +18,7 @@ import streamlit as st  # noqa: E402
 
 from app_pages import _ui  # noqa: E402
 from clipkit import db as dbmod  # noqa: E402
-from clipkit import users  # noqa: E402
+from clipkit import store, users  # noqa: E402
 from clipkit.errors import ClipkitError, Forbidden  # noqa: E402
 from clipkit.home import HOME_ENV, open_home  # noqa: E402
 
@@ -34,6 +34,7 @@ except ClipkitError as e:
 
 try:
     db = dbmod.connect(home)
+    store.reconcile(db, home)  # what a crashed import or render left behind
 except ClipkitError as e:
     st.error(str(e))
     st.stop()

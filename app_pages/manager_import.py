@@ -1,14 +1,13 @@
 """Manager: upload call recordings and import them with their parties, channel map and legal basis."""
 
 import re
-import secrets
 import shutil
 
 import pandas as pd
 import streamlit as st
 
 from app_pages import _ui
-from clipkit import access
+from clipkit import access, store
 from clipkit.home import LEGAL_BASES
 
 user, home, db = _ui.context()
@@ -49,8 +48,9 @@ if submitted:
         st.error("Choose at least one audio file to import.")
     else:
         cmap = None if channels == "auto" else (custom.strip() if channels == "custom" else channels)
-        upload_dir = home.tmp_dir / f"upload-{secrets.token_hex(8)}"
-        upload_dir.mkdir(parents=True, exist_ok=True)
+        # a locked scratch folder: another process's clean-up leaves it alone while this run lives
+        scratch = store.Scratch(home, "upload")
+        upload_dir = scratch.path
         try:
             paths = []
             for i, f in enumerate(files):
@@ -77,4 +77,4 @@ if submitted:
                 (st.success if ok == len(results) else st.warning)(f"{ok} of {len(results)} file(s) imported.")
                 st.dataframe(pd.DataFrame(table), hide_index=True, key="import_results")
         finally:
-            shutil.rmtree(upload_dir, ignore_errors=True)
+            scratch.close()

@@ -20,6 +20,8 @@ from .errors import BadAudio, BadInput, NotFound
 
 MIN_SR = 8000
 MAX_SR = 48000
+#: a float file's samples beyond this (+18 dBFS) mean it was scaled wrongly (e.g. integers stored as floats)
+MAX_FLOAT_PEAK = 8.0
 # decoding in blocks keeps memory flat for a four-hour call
 BLOCK_FRAMES = 1 << 18
 
@@ -105,6 +107,34 @@ class ChannelMap:
         return cls(int(parts["caller"]), int(parts["agent"]))
 
 
+def fs_path(path: str | os.PathLike) -> bytes:
+    """The path as the bytes the file system knows: soundfile encodes text paths as strict UTF-8,
+    which fails on a file name that is not UTF-8 (Python keeps such bytes as surrogates)."""
+    return os.fsencode(path)
+
+
+def display_path(path: str | os.PathLike) -> str:
+    """A path printable anywhere: bytes that are not UTF-8 are shown as ``\\xNN``."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def seek_frame(f: sf.SoundFile, frame: int) -> None:
+    """Position a freshly opened ``f`` at ``frame``.
+
+    libsndfile cannot seek in some formats (GSM 6.10 WAV, common from call
+    recorders): those are read forward to the frame, block by block.
+    """
+    if f.seekable():
+        f.seek(frame)
+        return
+    left = frame
+    while left > 0:
+        got = len(f.read(min(left, BLOCK_FRAMES), dtype="float32", always_2d=True))
+        if got == 0:
+            break
+        left -= got
+
+
 def probe(path: str | os.PathLike) -> AudioInfo:
     """Read only the header of an audio file.
 
@@ -114,18 +144,19 @@ def probe(path: str | os.PathLike) -> AudioInfo:
         If the path is missing, a folder, unreadable, or not an audio file.
     """
     p = Path(path)
+    shown = display_path(p)
     if p.is_dir():
-        raise BadAudio(f"{p}: is a folder, not an audio file")
+        raise BadAudio(f"{shown}: is a folder, not an audio file")
     if not p.exists():
-        raise BadAudio(f"{p}: no such file")
+        raise BadAudio(f"{shown}: no such file")
     if not os.access(p, os.R_OK):
-        raise BadAudio(f"{p}: permission denied")
+        raise BadAudio(f"{shown}: permission denied")
     if p.stat().st_size == 0:
-        raise BadAudio(f"{p}: the file is empty (0 bytes)")
+        raise BadAudio(f"{shown}: the file is empty (0 bytes)")
     try:
-        info = sf.info(str(p))
+        info = sf.info(fs_path(p))
     except sf.SoundFileError as e:
-        raise BadAudio(f"{p}: not a readable audio file ({_plain(e)})") from None
+        raise BadAudio(f"{shown}: not a readable audio file ({_plain(e)})") from None
     return AudioInfo(
         sr=int(info.samplerate), channels=int(info.channels), frames=int(info.frames),
         format=info.format, subtype=info.subtype,
@@ -168,6 +199,23 @@ def _declared_wav_data_bytes(path: Path) -> tuple[int, int] | None:
     return None
 
 
+def check_header(info: AudioInfo, *, name: str, max_duration_s: float | None = None) -> None:
+    """What the header alone can refuse, before a byte is copied (a 10 GB file claiming 74 h is refused at once).
+
+    Raises
+    ------
+    BadAudio
+        For a sample rate out of range or a declared length over the maximum.
+    """
+    if not MIN_SR <= info.sr <= MAX_SR:
+        raise BadAudio(f"{name}: sample rate {info.sr} Hz is outside the supported {MIN_SR}–{MAX_SR} Hz")
+    if max_duration_s is not None and info.frames / info.sr > max_duration_s:
+        raise BadAudio(
+            f"{name}: the recording is {info.frames / info.sr / 3600:.2f} h long, "
+            f"longer than the maximum {max_duration_s / 3600:.2f} h"
+        )
+
+
 def validate(path: str | os.PathLike, *, max_duration_s: float | None = None) -> AudioInfo:
     """Read the header, then decode the whole file once, in blocks, to prove it is usable.
 
@@ -187,6 +235,7 @@ def validate(path: str | os.PathLike, *, max_duration_s: float | None = None) ->
     """
     p = Path(path)
     info = probe(p)
+    check_header(info, name=display_path(p), max_duration_s=max_duration_s)
     if not MIN_SR <= info.sr <= MAX_SR:
         raise BadAudio(f"{p}: sample rate {info.sr} Hz is outside the supported {MIN_SR}–{MAX_SR} Hz")
     if max_duration_s is not None and info.frames / info.sr > max_duration_s:
@@ -202,7 +251,7 @@ def validate(path: str | os.PathLike, *, max_duration_s: float | None = None) ->
             )
     frames = 0
     try:
-        with sf.SoundFile(str(p)) as f:
+        with sf.SoundFile(fs_path(p)) as f:
             while True:
                 block = f.read(BLOCK_FRAMES, dtype="float32", always_2d=True)
                 if not len(block):
@@ -210,6 +259,13 @@ def validate(path: str | os.PathLike, *, max_duration_s: float | None = None) ->
                 if not np.isfinite(block).all():
                     bad = frames + int(np.argmax(~np.isfinite(block).all(axis=1)))
                     raise BadAudio(f"{p}: contains NaN or infinite samples (first at {bad / info.sr:.3f} s)")
+                peak = float(np.abs(block).max())
+                if peak > MAX_FLOAT_PEAK:
+                    at = frames + int(np.argmax(np.abs(block).max(axis=1)))
+                    raise BadAudio(
+                        f"{p}: has samples far beyond full scale (peak {peak:.3g} at {at / info.sr:.3f} s, "
+                        f"{20 * np.log10(peak):+.0f} dBFS): a float file must hold samples within ±1; "
+                        "convert it to 16-bit PCM or rescale it")
                 frames += len(block)
                 if max_duration_s is not None and frames / info.sr > max_duration_s:
                     raise BadAudio(f"{p}: the recording is longer than the maximum {max_duration_s / 3600:.2f} h")
@@ -228,11 +284,11 @@ def read_segment(path: str | os.PathLike, *, start_s: float, end_s: float) -> tu
     y : np.ndarray, shape (channels, n), float32 in [-1, 1]
     sr : int
     """
-    with sf.SoundFile(str(path)) as f:
+    with sf.SoundFile(fs_path(path)) as f:
         sr = f.samplerate
         start = max(0, int(round(start_s * sr)))
         stop = min(f.frames, int(round(end_s * sr)))
-        f.seek(start)
+        seek_frame(f, start)
         y = f.read(max(0, stop - start), dtype="float32", always_2d=True)
     return np.ascontiguousarray(y.T), sr
 
@@ -245,11 +301,11 @@ def envelope(path: str | os.PathLike, *, points: int = 2000) -> tuple[np.ndarray
     peaks : np.ndarray, shape (channels, <= points), in [0, 1]
     seconds_per_point : float
     """
-    info = sf.info(str(path))
+    info = sf.info(fs_path(path))
     sr = int(info.samplerate)
     hop = max(1, int(np.ceil(info.frames / points)))
     chunks = []
-    with sf.SoundFile(str(path)) as f:
+    with sf.SoundFile(fs_path(path)) as f:
         for block in f.blocks(blocksize=hop * 512, dtype="float32", always_2d=True):
             n = len(block) // hop * hop
             if n:

@@ -59,9 +59,12 @@ def _home():
 
 
 def _db(home):
-    from . import db
+    """The home's database, after cleaning up what a crashed command left (see clipkit.store)."""
+    from . import db, store
 
-    return db.connect(home)
+    database = db.connect(home)
+    store.reconcile(database, home)
+    return database
 
 
 def _emit(payload: dict, human: str | Callable[[dict], str] | None) -> None:
@@ -142,6 +145,10 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except OSError as e:  # a disk or permission problem outside our typed errors
+            import errno
+
+            if e.errno == errno.ENOSPC:
+                _fail("disk_full", "the disk is full; free some space and run the command again", 1)
             _fail("os_error", f"{getattr(e, 'filename', '') or ''} {e.strerror or e}".strip(), 1)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
@@ -153,7 +160,17 @@ class _Group(click.Group):
             t = translate(e) if isinstance(e, sqlite3.OperationalError) else e
             if isinstance(t, ClipkitError):
                 _fail(t.code, str(t), t.exit_code)
-            _fail("database_error", f"the database cannot be used ({e}); restore clipkit.db from a backup", 1)
+            # restoring a backup loses work: advise it only when SQLite itself finds the file damaged
+            from .db import health
+            from .home import DB_NAME, resolve_home_path
+
+            path = resolve_home_path(_opts().get("home")) / DB_NAME
+            state = health(path) if path.exists() else "ok"
+            if state != "ok":
+                _fail("database_corrupt", f"the database {path} is damaged ({state}); restore clipkit.db from "
+                      "a backup", 1)
+            _fail("database_error", f"the database refused the change ({e}); nothing was changed — "
+                  "run the command again, and report it if it repeats", 1)
         except Exception as e:  # never a traceback for the user; CLIPKIT_DEBUG=1 shows it
             if os.environ.get("CLIPKIT_DEBUG"):
                 raise
@@ -194,6 +211,9 @@ def _import_human(p: dict) -> str:
     for r in p["recordings"]:
         state = "duplicate of" if r["duplicate"] else "imported as"
         lines.append(f"{r['path']}: {state} recording {r['id']} ({r['duration_s']:.1f} s, {r['channels']} ch)")
+        if r.get("differs"):
+            lines.append(f"{r['path']}: ERROR already imported with another {', '.join(r['differs'])}; nothing was "
+                         "changed (the stored recording keeps what it was imported with)")
     for e in p["errors"]:
         lines.append(f"{e['path']}: ERROR {e['error']}")
     return "\n".join(lines)
@@ -201,7 +221,7 @@ def _import_human(p: dict) -> str:
 
 @cli.command(name="import")
 @global_options
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.argument("paths", nargs=-1, required=True, type=click.Path(readable=False, dir_okay=True))
 @click.option("--caller", required=True, help="Caller's identifier (phone or customer number).")
 @click.option("--agent", required=True, help="Agent's identifier (employee id).")
 @click.option("--channels", default=None, help="caller,agent | agent,caller | mixed | caller=N,agent=M")
@@ -226,7 +246,9 @@ def import_(paths, caller, agent, channels, recorded_at, basis, notice, actor, a
         "recordings": [r.as_dict() for r in results if not r.error],
         "errors": [r.as_dict() for r in results if r.error],
     }
-    return payload, (1 if payload["errors"] else 0)
+    # a duplicate imported with other facts than it was stored with is not what was asked for
+    differs = any(r.get("differs") for r in payload["recordings"])
+    return payload, (1 if payload["errors"] or differs else 0)
 
 
 @cli.command()

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from sqlite_utils import Database
 
-from .errors import BadInput, DatabaseBusy
+from .errors import BadInput, DatabaseBusy, DiskFull
 
 if TYPE_CHECKING:
     from .home import Home
@@ -83,13 +83,29 @@ def apply_migrations(database: Database) -> None:
 
 
 def translate(error: sqlite3.OperationalError, where: str = "the database") -> Exception:
-    """Turn SQLite's lock errors into :class:`DatabaseBusy`; leave others alone."""
+    """Turn SQLite's lock and disk-full errors into :class:`DatabaseBusy` / :class:`DiskFull`; leave others alone."""
     text = str(error).lower()
     if "locked" in text or "busy" in text:
         return DatabaseBusy(
             f"{where} is locked by another clipkit process; tried for {BUSY_TIMEOUT_S:.0f} s, try again later"
         )
+    if "disk is full" in text or "disk i/o error" in text and "full" in text:
+        return DiskFull("the disk holding the data home is full; free some space and run the command again "
+                        "(the change was rolled back, nothing is lost)")
     return error
+
+
+def health(path) -> str:
+    """``PRAGMA quick_check`` of a database file: ``"ok"``, or what SQLite found wrong (first line)."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+        try:
+            row = conn.execute("PRAGMA quick_check").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as e:
+        return str(e)
+    return str(row[0]) if row else "no answer"
 
 
 @contextmanager

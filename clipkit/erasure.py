@@ -37,7 +37,7 @@ import json
 
 from sqlite_utils import Database
 
-from . import auditlog, consent, export, notes, parties, requests, retention
+from . import auditlog, consent, export, notes, parties, requests, retention, store
 from .db import now_iso, transaction
 from .errors import BadInput, NotFound
 from .home import Home
@@ -165,6 +165,7 @@ def erase(
     if dry_run:
         out["would_erase"] = {"recordings": len(work["erase"]), "clips": work["clips"],
                               "renderings": work["renderings"], "files": work["files"]}
+        out["orphans"] = store.orphans(db, home)
         return out
 
     with transaction(db):
@@ -234,5 +235,7 @@ def erase(
             tombstone["decision"] = "done"
             auditlog.append(db, kind="erasure", actor=actor, data=tombstone)
         out["party_removed"] = True
+    # audio a crashed process left in the store with no row: nobody can say whose it is, so it goes too
+    out["orphans_removed"] = store.sweep(db, home)
     retention.scrub_database(db)
     return out

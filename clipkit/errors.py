@@ -56,6 +56,12 @@ class DatabaseBusy(ClipkitError):
     code = "database_busy"
 
 
+class DiskFull(ClipkitError):
+    """The disk holding the data home (or an export folder) has no room left; nothing was changed."""
+
+    code = "disk_full"
+
+
 class Forbidden(ClipkitError):
     """The authenticated user's role does not allow this action."""
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
-import secrets
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -116,15 +116,19 @@ class ImportResult:
     duration_s: float | None = None
     channels: int | None = None
     error: str | None = None
+    differs: list[str] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         if self.error:
             return {"path": self.path, "error": self.error}
-        return {
+        out = {
             "id": self.id, "path": self.path, "sha256": self.sha256, "duplicate": self.duplicate,
             "duration_s": self.duration_s, "channels": self.channels,
         }
+        if self.duplicate:
+            out["differs"] = list(self.differs)
+        return out
 
 
 def parse_time(text: str | None, *, name: str) -> str | None:
@@ -157,6 +161,11 @@ def retention_date(recorded_at: str, *, home: Home, purposes: tuple[str, ...] = 
     return max(out).isoformat()
 
 
+def shown_duration(seconds: float) -> float:
+    """A duration as reported to people: rounded *down* to the millisecond, so ``--end <duration>`` is inside."""
+    return math.floor(float(seconds) * 1000.0 + 1e-6) / 1000.0
+
+
 def _copy_hashing(src: Path, dst: Path) -> str:
     """Copy src to dst and return the sha256 of the bytes, reading src once.
 
@@ -164,11 +173,39 @@ def _copy_hashing(src: Path, dst: Path) -> str:
     costs one flush instead of one per file.
     """
     digest = hashlib.sha256()
-    with open(src, "rb") as fin, open(dst, "wb") as fout:
+    with open(audio.fs_path(src), "rb") as fin, open(dst, "xb") as fout:
         while chunk := fin.read(1 << 20):
             digest.update(chunk)
             fout.write(chunk)
     return digest.hexdigest()
+
+
+# container formats libsndfile names, and the extension each is stored under; a header-less
+# format (raw GSM 6.10) keeps the extension it came with, which is how libsndfile recognises it
+_STORED_EXT = {"WAV": "wav", "WAVEX": "wav", "FLAC": "flac", "OGG": "ogg", "MP3": "mp3", "AIFF": "aiff",
+               "AU": "au", "W64": "w64", "RF64": "rf64", "CAF": "caf"}
+
+
+def _source_suffix(path: Path) -> str:
+    suffix = path.suffix.lower()
+    return suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else ""
+
+
+def _differences(db: Database, existing: dict, *, secret: bytes, region: str, caller: str, agent: str,
+                 basis: str, cmap: audio.ChannelMap, recorded: str | None) -> list[str]:
+    """Which of the given facts a duplicate's stored recording says otherwise."""
+    out = []
+    for role, ident in (("caller", caller), ("agent", agent)):
+        row = parties.find(db, parties.pseudonym(secret, parties.canonical_identifier(ident, region=region)))
+        if row is None or row["ref"] != existing[f"{role}_ref"]:
+            out.append(role)
+    if basis != existing["basis"]:
+        out.append("basis")
+    if cmap.to_text() != existing["channel_map"]:
+        out.append("channels")
+    if recorded is not None and datetime.fromisoformat(recorded) != datetime.fromisoformat(existing["recorded_at"]):
+        out.append("recorded_at")
+    return out
 
 
 def import_recordings(
@@ -187,10 +224,18 @@ def import_recordings(
 ) -> list[ImportResult]:
     """Import audio files as recordings of one caller and one agent.
 
-    Each file is copied into the store while hashing (one read of the
-    source), the copy is decoded once to validate it, then all good files'
-    rows are written in one transaction. A bad file gets an error in its
-    result and leaves nothing behind; the good ones are imported.
+    Each file's header is checked first (format, rate, declared length),
+    then it is copied into a locked scratch folder while hashing (one read of
+    the source), the copy is decoded once to validate it, and then, in one
+    transaction, the good files are renamed into the content-addressed store
+    and their rows written (see :mod:`clipkit.store`: a crash at any point
+    leaves nothing the next command does not remove). A bad file gets an
+    error in its result and leaves nothing behind; the good ones are imported.
+
+    A file whose bytes are already in the library is a duplicate: its result
+    names the existing recording and, in ``differs``, every given fact
+    (caller, agent, basis, channels, recorded_at) the stored recording says
+    otherwise — nothing is changed either way.
 
     Raises
     ------
@@ -200,6 +245,8 @@ def import_recordings(
     PolicyRefusal
         If a party was erased earlier and ``allow_suppressed`` is not set.
     """
+    from . import store
+
     basis = basis or home.config["default_basis"]
     if basis not in LEGAL_BASES:
         raise BadInput(f"--basis {basis!r} is not one of {', '.join(LEGAL_BASES)}")
@@ -223,86 +270,102 @@ def import_recordings(
                 "an explicit override (--allow-erased-party) and a lawful reason"
             )
     max_s = float(home.config["max_recording_hours"]) * 3600
-    home.tmp_dir.mkdir(exist_ok=True)
+    facts = dict(secret=secret, region=region, caller=caller, agent=agent, basis=basis, recorded=recorded)
 
     results: list[ImportResult] = []
-    staged: list[tuple[ImportResult, Path, Path, audio.AudioInfo, audio.ChannelMap]] = []
-    for raw in paths:
-        result = ImportResult(path=str(raw))
-        results.append(result)
-        tmp = home.tmp_dir / f"import-{secrets.token_hex(8)}"
-        try:
-            info = audio.probe(raw)
-            if info.channels > 2 and channels is None:
-                raise BadAudio(
-                    f"{raw}: has {info.channels} channels; say which to keep with --channels caller=N,agent=M"
-                )
-            cmap = audio.ChannelMap.parse(channels, channels=info.channels)
-            sha = _copy_hashing(Path(raw), tmp)
-            existing = db.execute("SELECT id, duration_s, channels FROM recordings WHERE sha256 = ?", [sha]).fetchone()
-            if existing or any(s[0].sha256 == sha for s in staged):
-                tmp.unlink(missing_ok=True)
-                result.sha256, result.duplicate = sha, True
-                if existing:
-                    result.id, result.duration_s, result.channels = existing
-                else:
-                    first = next(s[0] for s in staged if s[0].sha256 == sha)
-                    result.extra["same_as"] = first
-                continue
+    with store.Scratch(home, "import") as scratch:
+        staged: list[tuple[ImportResult, Path, Path, audio.AudioInfo, audio.ChannelMap]] = []
+        for i, raw in enumerate(paths):
+            shown = audio.display_path(raw)
+            result = ImportResult(path=shown)
+            results.append(result)
+            tmp = scratch.path / f"{i:06d}{_source_suffix(Path(os.fsdecode(raw)))}"
             try:
-                info = audio.validate(tmp, max_duration_s=max_s)
-            except BadAudio as e:
-                raise BadAudio(str(e).replace(str(tmp), str(raw))) from None
-            ext = {"WAV": "wav", "FLAC": "flac", "OGG": "ogg", "MP3": "mp3"}.get(info.format, info.format.lower())
-            dest = home.audio_dir / sha[:2] / f"{sha}.{ext}"
-            result.sha256, result.duration_s, result.channels = sha, round(info.duration_s, 3), info.channels
-            staged.append((result, tmp, dest, info, cmap))
-        except ClipkitError as e:
-            tmp.unlink(missing_ok=True)
-            result.error = str(e)
-        except OSError as e:
-            tmp.unlink(missing_ok=True)
-            result.error = f"{raw}: {e.strerror or e}"
+                info = audio.probe(raw)
+                audio.check_header(info, name=shown, max_duration_s=max_s)  # before copying a byte
+                if info.channels > 2 and channels is None:
+                    raise BadAudio(
+                        f"{shown}: has {info.channels} channels; say which to keep with --channels caller=N,agent=M"
+                    )
+                cmap = audio.ChannelMap.parse(channels, channels=info.channels)
+                store._seam("copy")
+                sha = _copy_hashing(Path(raw), tmp)
+                store._seam("copied")
+                existing = db.execute("SELECT * FROM recordings WHERE sha256 = ?", [sha]).fetchone()
+                if existing or any(s[0].sha256 == sha for s in staged):
+                    tmp.unlink(missing_ok=True)
+                    result.sha256, result.duplicate = sha, True
+                    if existing:
+                        row = get_recording(db, existing[0])
+                        result.id, result.duration_s, result.channels = (
+                            row["id"], shown_duration(row["duration_s"]), row["channels"])
+                        result.differs = _differences(db, row, cmap=cmap, **facts)
+                    else:
+                        result.extra["same_as"] = next(s[0] for s in staged if s[0].sha256 == sha)
+                    continue
+                try:
+                    info = audio.validate(tmp, max_duration_s=max_s)
+                except BadAudio as e:
+                    raise BadAudio(str(e).replace(str(tmp), shown)) from None
+                ext = _STORED_EXT.get(info.format) or tmp.suffix.lstrip(".") or info.format.lower()
+                dest = home.audio_dir / sha[:2] / f"{sha}.{ext}"
+                result.sha256, result.duration_s, result.channels = sha, shown_duration(info.duration_s), info.channels
+                staged.append((result, tmp, dest, info, cmap))
+            except ClipkitError as e:
+                tmp.unlink(missing_ok=True)
+                result.error = str(e)
+            except OSError as e:
+                tmp.unlink(missing_ok=True)
+                result.error = f"{shown}: {e.strerror or e}"
 
-    if not staged:
-        _resolve_batch_duplicates(results)
-        return results
-    placed: list[Path] = []
-    try:
-        for _, tmp, dest, _, _ in staged:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            if dest.exists():
-                tmp.unlink()  # same bytes already in the store (a row erased earlier kept none)
-            else:
-                os.replace(tmp, dest)
-                placed.append(dest)
-        # the audio must be durable before a row points at it
-        os.sync()
-        now = now_iso()
-        with transaction(db):
-            caller_row = parties.ensure(db, secret, caller, region=region, now=now)
-            agent_row = parties.ensure(db, secret, agent, region=region, now=now)
-            for result, _, dest, info, cmap in staged:
-                when = recorded or now
-                row = {
-                    "sha256": result.sha256, "path": home.relative(dest), "size_bytes": dest.stat().st_size,
-                    "duration_s": info.duration_s, "sr": info.sr, "channels": info.channels,
-                    "format": info.format, "subtype": info.subtype, "channel_map": cmap.to_text(),
-                    "caller_ref": caller_row["ref"], "agent_ref": agent_row["ref"], "recorded_at": when,
-                    "basis": basis, "notice": notice, "imported_by": actor, "imported_at": now,
-                    "retention_until": retention_date(when, home=home),
-                }
-                result.id = db["recordings"].insert(row).last_pk
-            auditlog.append(
-                db, kind="recording.import", actor=actor,
-                data={"recordings": [r.id for r, *_ in staged], "caller": caller_row["ref"], "agent": agent_row["ref"]},
-            )
-    except BaseException:
-        for path in placed:
-            path.unlink(missing_ok=True)
-        for _, tmp, *_ in staged:
-            tmp.unlink(missing_ok=True)
-        raise
+        if staged:
+            os.sync()  # the copies are durable before a row can point at them
+            scratch.journal([dest for _, _, dest, _, _ in staged])
+            store._seam("journaled")
+            placed: list[Path] = []
+            try:
+                now = now_iso()
+                with transaction(db):
+                    caller_row = parties.ensure(db, secret, caller, region=region, now=now)
+                    agent_row = parties.ensure(db, secret, agent, region=region, now=now)
+                    inserted = []
+                    for result, tmp, dest, info, cmap in staged:
+                        # asked again under the write lock: another process may have imported the same bytes
+                        existing = db.execute("SELECT id FROM recordings WHERE sha256 = ?", [result.sha256]).fetchone()
+                        if existing:
+                            row = get_recording(db, existing[0])
+                            result.id, result.duplicate = row["id"], True
+                            result.differs = _differences(db, row, cmap=cmap, **facts)
+                            continue
+                        if dest.exists():
+                            tmp.unlink()  # same bytes already in the store (a row erased earlier kept none)
+                        else:
+                            store.place(tmp, dest, sync=False)
+                            placed.append(dest)
+                        store._seam("placed")
+                        when = recorded or now
+                        row = {
+                            "sha256": result.sha256, "path": home.relative(dest), "size_bytes": dest.stat().st_size,
+                            "duration_s": info.duration_s, "sr": info.sr, "channels": info.channels,
+                            "format": info.format, "subtype": info.subtype, "channel_map": cmap.to_text(),
+                            "caller_ref": caller_row["ref"], "agent_ref": agent_row["ref"], "recorded_at": when,
+                            "basis": basis, "notice": notice, "imported_by": actor, "imported_at": now,
+                            "retention_until": retention_date(when, home=home),
+                        }
+                        result.id = db["recordings"].insert(row).last_pk
+                        inserted.append(result.id)
+                    store.fsync_dirs(placed)  # the renames are durable before the rows commit
+                    if inserted:
+                        auditlog.append(
+                            db, kind="recording.import", actor=actor,
+                            data={"recordings": inserted, "caller": caller_row["ref"], "agent": agent_row["ref"]},
+                        )
+                    store._seam("rows")
+            except BaseException:
+                for path in placed:
+                    path.unlink(missing_ok=True)
+                raise
+            store._seam("committed")
     _resolve_batch_duplicates(results)
     return results
 
@@ -373,12 +436,13 @@ def _validate_range(recording: dict, *, start_s: float, end_s: float, home: Home
         raise BadInput(f"--start {start_s!r} and --end {end_s!r} must be numbers of seconds") from None
     if not (start_s == start_s and end_s == end_s) or start_s in (float("inf"), float("-inf")) or end_s in (float("inf"), float("-inf")):
         raise BadInput(f"--start {start_s} and --end {end_s} must be finite numbers of seconds")
+    shown = shown_duration(duration)
     if start_s < 0 or start_s >= duration:
-        raise BadInput(f"--start {start_s:g} is outside the call: allowed 0 ≤ start < {duration:.3f} s")
+        raise BadInput(f"--start {start_s:g} is outside the call: allowed 0 ≤ start < {shown:.3f} s")
     if end_s <= start_s:
         raise BadInput(f"--end {end_s:g} must be after --start {start_s:g}")
-    if end_s > duration + 1e-6:
-        raise BadInput(f"--end {end_s:g} is past the end of the call (duration {duration:.3f} s)")
+    if end_s > duration + 5e-4:  # half a millisecond: durations are shown to the millisecond
+        raise BadInput(f"--end {end_s:g} is past the end of the call (duration {shown:.3f} s)")
     length = end_s - start_s
     if length < lo - 1e-9:
         raise BadInput(f"the clip is {length:.3f} s long; clips must be at least {lo:g} s")
@@ -580,14 +644,17 @@ def list_clips(
     total = db.execute(f"SELECT count(*) FROM clips c{joins}{sql_where}", params).fetchone()[0]
     rows = list(
         db.query(
-            f"""SELECT c.id, c.recording_id, c.start_s, c.end_s, c.title, c.note, c.tags_text, c.status,
-                       c.revision, c.author, c.created_at
+            f"""SELECT c.id, c.recording_id, c.start_s, c.end_s, c.title, c.note, c.status,
+                       c.revision, c.author, c.created_at,
+                       (SELECT json_group_array(tag) FROM (SELECT tag FROM clip_tags WHERE clip_id = c.id
+                                                           ORDER BY tag)) AS tags_json
                 FROM clips c{joins}{sql_where} ORDER BY {order} DESC LIMIT ? OFFSET ?""",
             params + [limit, offset],
         )
     )
     for r in rows:
-        r["tags"] = r.pop("tags_text").split(" ") if r["tags_text"] else []
+        # from clip_tags, not the space-joined search text: a tag may hold a space ("late payment")
+        r["tags"] = json.loads(r.pop("tags_json"))
         r["duration_s"] = round(r["end_s"] - r["start_s"], 3)
     return rows, total
 

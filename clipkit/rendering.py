@@ -209,77 +209,82 @@ def render_clips(
         raise BadInput(f"--method {method!r} is not one of {', '.join(methods)}")
     version = methods[method]
     clips = [library.get_clip(db, cid) for cid in clip_ids]
+    from . import store
+
     jobs, results = [], []
     render_dir = home.audio_dir / RENDER_DIR
     render_dir.mkdir(parents=True, exist_ok=True)
-    for clip in clips:
-        recording = library.get_recording(db, clip["recording_id"])
-        src = library.recording_path(home, recording)
-        if not src.exists():
-            raise ClipkitError(f"clip {clip['id']}: its source recording's audio is gone (erased or purged)")
-        current = current_rendering(db, clip)
-        if current and current["method"] == method and not force:
-            results.append({"clip_id": clip["id"], "rendering_id": current["id"], "method": method,
-                            "skipped": True, "figures": current["figures"]})
-            continue
-        token = secrets.token_hex(16)
-        jobs.append({
-            "clip": clip, "recording": recording, "src": str(src), "method": method,
-            "dst": str(render_dir / f".{token}.tmp.wav"), "final": render_dir / f"{token}.wav",
-            "start_s": clip["start_s"], "end_s": clip["end_s"], "spans": clip["redactions"],
-            "voices": channel_voices(db, home, recording),
-        })
-    done = 0
-    total = len(jobs)
-    if progress:
-        progress(0, total)
-    try:
-        outputs = []
-        n_workers = min(workers or os.cpu_count() or 1, total)
-        payloads = [{k: v for k, v in j.items() if k not in ("clip", "recording", "final")} for j in jobs]
-        if n_workers <= 1:
-            for p in payloads:
-                outputs.append(_render_one(p))
-                done += 1
-                if progress:
-                    progress(done, total)
-        elif payloads:
-            with ProcessPoolExecutor(max_workers=n_workers) as pool:
-                for out in pool.map(_render_one, payloads):
-                    outputs.append(out)
+    with store.Scratch(home, "render") as scratch:
+        for clip in clips:
+            recording = library.get_recording(db, clip["recording_id"])
+            src = library.recording_path(home, recording)
+            if not src.exists():
+                raise ClipkitError(f"clip {clip['id']}: its source recording's audio is gone (erased or purged)")
+            current = current_rendering(db, clip)
+            if current and current["method"] == method and not force:
+                results.append({"clip_id": clip["id"], "rendering_id": current["id"], "method": method,
+                                "skipped": True, "figures": current["figures"]})
+                continue
+            token = secrets.token_hex(16)
+            jobs.append({
+                "clip": clip, "recording": recording, "src": str(src), "method": method,
+                "dst": str(scratch.path / f"{token}.wav"), "final": render_dir / f"{token}.wav",
+                "start_s": clip["start_s"], "end_s": clip["end_s"], "spans": clip["redactions"],
+                "voices": channel_voices(db, home, recording),
+            })
+        done = 0
+        total = len(jobs)
+        if progress:
+            progress(0, total)
+        placed: list[Path] = []
+        try:
+            outputs = []
+            n_workers = min(workers or os.cpu_count() or 1, total)
+            payloads = [{k: v for k, v in j.items() if k not in ("clip", "recording", "final")} for j in jobs]
+            if n_workers <= 1:
+                for p in payloads:
+                    outputs.append(_render_one(p))
                     done += 1
                     if progress:
                         progress(done, total)
-        now = now_iso()
-        with transaction(db):
-            for job, out in zip(jobs, outputs):
-                clip = job["clip"]
-                row = db.execute("SELECT revision, redactions FROM clips WHERE id = ?", [clip["id"]]).fetchone()
-                if row is None or row[0] != clip["revision"]:
-                    raise ClipkitError(f"clip {clip['id']} was changed while it was rendering; render it again")
-                os.replace(job["dst"], job["final"])
-                rid = db["renderings"].insert({
-                    "clip_id": clip["id"], "input_hash": input_hash(job["recording"], clip, version),
-                    "method": method, "method_version": version, "path": home.relative(job["final"]),
-                    "sha256": out["sha256"], "figures": json.dumps(out["figures"]), "created_at": now,
-                    "created_by": actor,
-                }).last_pk
-                db.execute(
-                    """UPDATE clips SET status = CASE WHEN status = 'withdrawn' THEN 'withdrawn' ELSE 'anonymized' END,
-                           approved_by = NULL, approved_at = NULL, updated_at = ? WHERE id = ?""",
-                    [now, clip["id"]],
-                )
-                auditlog.append(db, kind="clip.render", actor=actor,
-                                data={"clip": clip["id"], "method": method, "method_version": version,
-                                      "sha256": out["sha256"]})
-                results.append({"clip_id": clip["id"], "rendering_id": rid, "method": method,
-                                "skipped": False, "figures": out["figures"]})
-    except BaseException:
-        for job in jobs:
-            Path(job["dst"]).unlink(missing_ok=True)
-            if not db.execute("SELECT 1 FROM renderings WHERE path = ?", [home.relative(job["final"])]).fetchone():
-                Path(job["final"]).unlink(missing_ok=True)
-        raise
+            elif payloads:
+                with ProcessPoolExecutor(max_workers=n_workers) as pool:
+                    for out in pool.map(_render_one, payloads):
+                        outputs.append(out)
+                        done += 1
+                        if progress:
+                            progress(done, total)
+            if jobs:
+                scratch.journal([j["final"] for j in jobs])
+            now = now_iso()
+            with transaction(db):
+                for job, out in zip(jobs, outputs):
+                    clip = job["clip"]
+                    row = db.execute("SELECT revision, redactions FROM clips WHERE id = ?", [clip["id"]]).fetchone()
+                    if row is None or row[0] != clip["revision"]:
+                        raise ClipkitError(f"clip {clip['id']} was changed while it was rendering; render it again")
+                    store.place(Path(job["dst"]), job["final"])
+                    placed.append(job["final"])
+                    rid = db["renderings"].insert({
+                        "clip_id": clip["id"], "input_hash": input_hash(job["recording"], clip, version),
+                        "method": method, "method_version": version, "path": home.relative(job["final"]),
+                        "sha256": out["sha256"], "figures": json.dumps(out["figures"]), "created_at": now,
+                        "created_by": actor,
+                    }).last_pk
+                    db.execute(
+                        """UPDATE clips SET status = CASE WHEN status = 'withdrawn' THEN 'withdrawn' ELSE 'anonymized' END,
+                               approved_by = NULL, approved_at = NULL, updated_at = ? WHERE id = ?""",
+                        [now, clip["id"]],
+                    )
+                    auditlog.append(db, kind="clip.render", actor=actor,
+                                    data={"clip": clip["id"], "method": method, "method_version": version,
+                                          "sha256": out["sha256"]})
+                    results.append({"clip_id": clip["id"], "rendering_id": rid, "method": method,
+                                    "skipped": False, "figures": out["figures"]})
+        except BaseException:
+            for path in placed:  # renamed in, but the transaction that named them rolled back
+                path.unlink(missing_ok=True)
+            raise
     _drop_stale(db, home, [c["id"] for c in clips])
     order = {cid: i for i, cid in enumerate(clip_ids)}
     return sorted(results, key=lambda r: order[r["clip_id"]])

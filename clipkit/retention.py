@@ -37,7 +37,7 @@ from pathlib import Path
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from . import auditlog, library, notes
+from . import auditlog, library, notes, store
 from .db import checkpoint_and_vacuum, now_iso, transaction
 from .errors import BadInput
 from .home import Home
@@ -267,8 +267,12 @@ def _sha256_file(path: Path) -> str:
 
 
 def _scratch_files(home: Home) -> list[Path]:
-    """Files that may hold stray copies of audio: import staging in tmp/, half-written renders."""
-    out = [p for p in home.tmp_dir.rglob("*") if p.is_file()] if home.tmp_dir.exists() else []
+    """Loose files that may hold stray copies of audio: left in tmp/ or renders/ by older versions.
+
+    Scratch folders of live processes are theirs; those of dead ones are
+    removed by :func:`clipkit.store.reconcile` before this is asked.
+    """
+    out = [p for p in home.tmp_dir.iterdir() if p.is_file()] if home.tmp_dir.exists() else []
     renders = home.audio_dir / "renders"
     if renders.exists():
         out += [p for p in renders.glob(".*.tmp*") if p.is_file()]
@@ -284,6 +288,7 @@ def finish_pending(db: Database, home: Home) -> int:
     queued file, and scratch files left behind by crashed processes, are
     removed too, so no copy survives in ``tmp/``.
     """
+    store.reconcile(db, home)
     queued = list(db.query("SELECT path, sha256 FROM pending_deletions ORDER BY path"))
     if not queued:
         return 0
@@ -379,7 +384,8 @@ def purge(db: Database, home: Home, *, now: str | datetime | None = None, dry_ru
            "clips": 0, "renderings": 0, "files": 0, "unfinished_files_completed": finished}
     if dry_run:
         plan = derived(db, [d["id"] for d in due])
-        out.update(clips=len(plan["clips"]), renderings=len(plan["renderings"]), files=len(plan["files"]))
+        out.update(clips=len(plan["clips"]), renderings=len(plan["renderings"]), files=len(plan["files"]),
+                   orphans=store.orphans(db, home))
         return out
     if updates:
         with transaction(db):
@@ -393,7 +399,8 @@ def purge(db: Database, home: Home, *, now: str | datetime | None = None, dry_ru
         auditlog.append(db, kind="retention.purge", actor=actor,
                         data={"recordings": [], "clips": 0, "renderings": 0, "kept_on_hold": out["kept_on_hold"],
                               "now": out["now"]})
-    if ids or finished or scrub_pending(db):
+    out["orphans_removed"] = store.sweep(db, home)
+    if ids or finished or out["orphans_removed"] or scrub_pending(db):
         scrub_database(db)
     return out
 

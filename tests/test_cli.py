@@ -160,7 +160,30 @@ def test_a_damaged_database_is_a_clear_error(run, home_dir):
     for suffix in ("-wal", "-shm"):
         (home_dir / f"clipkit.db{suffix}").unlink(missing_ok=True)
     r = run("list", "--home", home_dir, "--json")
-    assert r.exit_code == 1 and js(r)["error"]["code"] == "database_error" and "Traceback" not in r.output
+    error = js(r)["error"]
+    assert r.exit_code == 1 and error["code"] == "database_corrupt" and "Traceback" not in r.output
+    assert "restore clipkit.db from a backup" in error["message"]
+
+
+def test_restore_advice_only_when_the_file_is_damaged(run, home_dir, monkeypatch):
+    """A full disk or a refused write is not corruption: restoring a backup would lose work for nothing."""
+    import sqlite3
+
+    from clipkit import library
+
+    def full(*a, **k):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(library, "list_clips", full)
+    r = run("list", "--home", home_dir, "--json")
+    assert r.exit_code == 1 and js(r)["error"]["code"] == "disk_full" and "backup" not in r.output
+
+    def refused(*a, **k):
+        raise sqlite3.IntegrityError("UNIQUE constraint failed: recordings.sha256")
+
+    monkeypatch.setattr(library, "list_clips", refused)
+    r = run("list", "--home", home_dir, "--json")
+    assert r.exit_code == 1 and js(r)["error"]["code"] == "database_error" and "backup" not in r.output
 
 
 @pytest.mark.parametrize("args", [["--help"], ["list", "--home", "{home}"]])

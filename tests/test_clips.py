@@ -157,3 +157,13 @@ def test_every_change_is_in_the_log(db, home, clip):
     kinds = [e["kind"] for e in auditlog.entries(db)[0]]
     assert kinds == ["recording.import", "clip.create", "clip.recut", "clip.delete"]
     assert auditlog.verify(db)["ok"]
+
+
+def test_a_tag_with_a_space_stays_one_tag_in_every_listing(db, home, recording, cli_run):
+    cid = library.create_clip(db, home, recording["id"], start_s=1, end_s=3, title="t",
+                              tags=["late payment", "billing"], author="m")
+    rows, _ = library.list_clips(db)
+    assert next(r for r in rows if r["id"] == cid)["tags"] == ["billing", "late payment"]
+    r, out = cli_run("list")
+    assert next(c for c in out["clips"] if c["id"] == cid)["tags"] == ["billing", "late payment"]
+    assert library.list_clips(db, tag="late payment")[1] == 1

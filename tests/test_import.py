@@ -354,3 +354,118 @@ def test_locked_database_is_a_clear_error_and_leaves_nothing(home, make_audio, m
     assert store_files(home) == []
     with dbmod.connect(home) as database:
         assert database["recordings"].count == 0
+
+
+# ---------------------------------------------------------------- bad input that gave a wrong answer or an internal error
+
+
+def _cli(home, *args):
+    import json
+
+    from click.testing import CliRunner
+
+    from clipkit.cli import cli
+
+    r = CliRunner().invoke(cli, ["--home", str(home.root), "--json", *map(str, args)], catch_exceptions=False)
+    return r, (json.loads(r.stdout) if r.stdout.strip() else None)
+
+
+def test_gsm_wav_from_a_call_recorder_imports_cuts_and_anonymizes(db, home, tmp_path):
+    from clipkit import rendering
+    from conftest import call
+
+    path = tmp_path / "recorder.wav"
+    sf.write(str(path), call(12.0).mean(axis=1), 8000, subtype="GSM610", format="WAV")
+    assert not sf.SoundFile(str(path)).seekable()  # libsndfile cannot seek in GSM 6.10
+    result = import_one(db, home, path)
+    assert result.error is None, result.error
+    cid = library.create_clip(db, home, result.id, start_s=4.0, end_s=9.0, title="t", author="m")
+    (out,) = rendering.render_clips(db, home, [cid], actor="m", workers=1)
+    clip = library.get_clip(db, cid)
+    assert clip["status"] == "anonymized" and out["figures"]["duration_s"] == 5.0
+    from clipkit import audio
+
+    y, sr = audio.read_segment(library.recording_path(home, library.get_recording(db, result.id)),
+                               start_s=4.0, end_s=9.0)
+    assert y.shape == (1, 40000) and np.abs(y).max() > 0.01
+
+
+def test_raw_gsm_keeps_its_extension_so_it_can_be_read_again(db, home, tmp_path):
+    from conftest import call
+
+    path = tmp_path / "line.gsm"
+    sf.write(str(path), call(6.0).mean(axis=1), 8000, subtype="GSM610", format="RAW")
+    result = import_one(db, home, path)
+    assert result.error is None, result.error
+    stored = library.recording_path(home, library.get_recording(db, result.id))
+    assert stored.suffix == ".gsm" and sf.info(str(stored)).subtype == "GSM610"
+
+
+def test_a_file_name_that_is_not_utf8_imports_and_reports_readably(db, home, make_audio, tmp_path, monkeypatch):
+    good = make_audio("good.wav", seconds=3)
+    odd = os.fsdecode(os.fsencode(str(tmp_path)) + b"/caf\xe9-\xff.wav")  # Latin-1 bytes, not UTF-8
+    os.rename(make_audio("odd.wav", seconds=3, seed=42), os.fsencode(odd))
+    r, out = _cli(home, "import", odd, good, "--caller", "06-1", "--agent", "E-1")
+    assert r.exit_code == 0, r.output
+    assert [x["duplicate"] for x in out["recordings"]] == [False, False]
+    assert "caf\\xe9-\\xff.wav" in out["recordings"][0]["path"]
+    assert store_files(home) == sorted(p for p in home.audio_dir.rglob("*") if p.is_file())  # nothing in tmp/
+
+
+def test_the_length_is_checked_from_the_header_before_copying(db, home, make_audio, monkeypatch):
+    home.config["max_recording_hours"] = 2 / 3600  # two seconds
+    copied = []
+    real = library._copy_hashing
+    monkeypatch.setattr(library, "_copy_hashing", lambda s, d: copied.append(s) or real(s, d))
+    result = import_one(db, home, make_audio(seconds=5))
+    assert "longer than the maximum" in result.error and copied == []
+
+
+def test_huge_float_samples_are_refused_not_rendered_silent(db, home, tmp_path):
+    path = tmp_path / "broken.wav"
+    y = np.zeros((16000, 2), dtype="float32")
+    y[8000, 0] = 1e30
+    sf.write(str(path), y, 8000, subtype="FLOAT")
+    result = import_one(db, home, path)
+    assert result.error and "far beyond full scale" in result.error and "1e+30" in result.error
+    assert store_files(home) == []
+
+
+@pytest.mark.parametrize("change, field", [
+    (dict(caller="06-99999999"), "caller"), (dict(agent="E-0099"), "agent"), (dict(basis="consent"), "basis"),
+    (dict(channels="agent,caller"), "channels"),
+])
+def test_a_duplicate_with_other_facts_says_so_and_exits_non_zero(db, home, make_audio, change, field):
+    path = make_audio(seconds=3)
+    first = import_one(db, home, path)
+    again = import_one(db, home, path, **change)
+    assert again.duplicate and again.id == first.id and again.differs == [field]
+    args = ["import", path, "--caller", change.get("caller", "06-12345678"), "--agent", change.get("agent", "E-0007")]
+    if "basis" in change:
+        args += ["--basis", change["basis"]]
+    if "channels" in change:
+        args += ["--channels", change["channels"]]
+    r, out = _cli(home, *args)
+    assert r.exit_code == 1 and out["recordings"][0]["differs"] == [field]
+    r, out = _cli(home, "import", path, "--caller", "+31 6 1234 5678", "--agent", "E-0007")
+    assert r.exit_code == 0 and out["recordings"][0] == dict(out["recordings"][0], duplicate=True, differs=[])
+    assert library.list_recordings(db)[1] == 1
+
+
+def test_unreadable_and_missing_files_are_per_file_errors(db, home, make_audio, tmp_path, monkeypatch):
+    good, locked = make_audio("good.wav", seconds=3), make_audio("locked.wav", seconds=3, seed=9)
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, *a, **k: False if str(p) == str(locked) else real(p, mode))
+    r, out = _cli(home, "import", locked, tmp_path / "missing.wav", good, "--caller", "06-1", "--agent", "E-1")
+    assert r.exit_code == 1
+    assert [e["error"].split(": ", 1)[1] for e in out["errors"]] == ["permission denied", "no such file"]
+    assert len(out["recordings"]) == 1
+
+
+def test_the_reported_duration_can_be_used_as_the_end(db, home, tmp_path):
+    path = tmp_path / "odd.wav"
+    sf.write(str(path), np.zeros((16004, 2), dtype="float32") + 0.01, 8000, subtype="PCM_16")  # 2.0005 s
+    result = import_one(db, home, path)
+    assert result.duration_s == 2.0  # rounded down, never up
+    r, out = _cli(home, "clip", result.id, "--start", 0, "--end", result.duration_s, "--title", "whole")
+    assert r.exit_code == 0, r.output

@@ -295,7 +295,7 @@ def render(
     if not dst.parent.is_dir():
         raise FileNotFoundError(f"output folder {dst.parent} does not exist")
     try:
-        info = sf.info(str(src))
+        info = sf.info(os.fsencode(src))
     except Exception as exc:  # soundfile raises RuntimeError/LibsndfileError/OSError
         raise BadAudio(f"cannot read audio file {src.name}: {exc}") from None
     sr = _check_sr(info.samplerate)
@@ -324,7 +324,9 @@ def render(
 
     def read_blocks(f_in):
         """Redacted (kept channels, m) blocks of the clip, and their offsets from its start."""
-        f_in.seek(a)
+        from clipkit.audio import seek_frame
+
+        seek_frame(f_in, a)
         pos = 0
         while pos < n:
             want = min(block, n - pos)
@@ -343,7 +345,7 @@ def render(
         from ._strong import SpeakerStats
 
         stats = [SpeakerStats(sr=sr, exclude=exclude) for _ in kept]
-        with sf.SoundFile(str(src)) as f_in:
+        with sf.SoundFile(os.fsencode(src)) as f_in:
             for chans in read_blocks(f_in):
                 for acc, c in zip(stats, chans):
                     acc.push(c)
@@ -381,7 +383,7 @@ def render(
                 writer.write(_wav.to_int16(np.stack(ready, axis=1)))
                 written += m
 
-            with sf.SoundFile(str(src)) as f_in:
+            with sf.SoundFile(os.fsencode(src)) as f_in:
                 for chans in read_blocks(f_in):
                     if method != "strong":  # the stats pass has counted them
                         for acc, c in zip(f0_before, chans):
