@@ -334,7 +334,8 @@ def test_render_writes_plain_pcm16_wav_atomically(stereo_wav, tmp_path):
     assert (fmt, channels, rate, align, bits) == (1, 2, SR, 4, 16)
     assert chunks[1][1] == 6 * SR * 4
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.wav"]  # no temp file left
-    assert set(fig) == {"duration_s", "f0_median_before", "f0_median_after", "method", "method_version"}
+    assert set(fig) == {"duration_s", "f0_median_before", "f0_median_after", "level_db_before", "gain_db", "method",
+                        "method_version"}
     assert fig["duration_s"] == 6.0 and fig["method_version"] == METHODS["strong"]
     # every speaker lands near their voice's keyed target F0, whatever their own
     for before, after, v in zip(fig["f0_median_before"], fig["f0_median_after"], (caller(), agent())):
@@ -469,3 +470,88 @@ def test_pitch_method_is_librosa_pitch_shift(y120):
 
     ref = librosa.effects.pitch_shift(y120, sr=SR, n_steps=-4.5, n_fft=256, hop_length=64, res_type="soxr_mq")
     assert np.array_equal(pitch_shift(y120, sr=SR, semitones=-4.5), ref.astype(np.float32))
+
+
+# ---------------------------------------------------------------- what trainers hear: level, band, beeps, peaks
+
+
+def _speech_db(x, sr):
+    from clipkit.anonymize._finish import SpeechLevel
+
+    s = SpeechLevel(sr=sr)
+    s.push(np.asarray(x, np.float64))
+    return 10 * np.log10(s.level())
+
+
+@pytest.fixture(scope="module")
+def telephone_48k(tmp_path_factory, y120, y210):
+    """8 kHz telephone speech (300-3400 Hz), stored at 48 kHz as some recorders do."""
+    import soxr
+    from scipy.signal import butter, sosfilt
+
+    band = butter(4, [300, 3400], btype="band", fs=SR, output="sos")
+    y8 = np.stack([sosfilt(band, np.tile(y120, 3)), 0.5 * sosfilt(band, np.tile(y210, 3))], axis=1)
+    y48 = soxr.resample(y8, SR, 48000)
+    path = tmp_path_factory.mktemp("tel48") / "call48.wav"
+    sf.write(str(path), y48, 48000, subtype="PCM_16")
+    return path, y48
+
+
+@pytest.mark.parametrize("key", range(4))
+def test_telephone_audio_at_48k_keeps_its_level_and_gains_no_hiss(telephone_48k, tmp_path, key):
+    path, y = telephone_48k
+    dst = tmp_path / "o.wav"
+    secret = bytes([key]) * 32
+    voices = [derive_voice(secret, voice_id="c", role="caller"), derive_voice(secret, voice_id="a", role="agent")]
+    render(path, dst, start_s=0.0, end_s=9.0, channel_voices=voices, method="strong")
+    out, sr = sf.read(str(dst))
+    for ch in range(2):
+        # each party at their own speech level (v5: 2-20 dB quieter at 48 kHz)
+        assert abs(_speech_db(out[:, ch], sr) - _speech_db(y[: len(out), ch], sr)) <= 2.0, ch
+    # nothing lifted into the empty band above the telephone content (v5: -21 dB at worst)
+    power = np.abs(np.fft.rfft(out[:, 0])) ** 2
+    freq = np.fft.rfftfreq(len(out), 1 / sr)
+    assert 10 * np.log10(power[freq > 4500].sum() / power.sum()) < -40
+
+
+@pytest.mark.parametrize("method", ["strong", "pitch"])
+def test_no_key_clips_a_loud_call(tmp_path, y120, y210, method):
+    path = tmp_path / "loud.wav"
+    loud = np.stack([y120, y210], axis=1) / np.abs(np.stack([y120, y210])).max() * 0.99  # peaks at -0.1 dBFS
+    sf.write(str(path), loud, SR, subtype="PCM_16")
+    for key in range(8):
+        secret = bytes([key + 1]) * 32
+        voices = [derive_voice(secret, voice_id="c", role="caller"), derive_voice(secret, voice_id="a", role="agent")]
+        dst = tmp_path / f"o{key}.wav"
+        render(path, dst, start_s=0.0, end_s=3.0, channel_voices=voices, method=method)
+        out, _ = sf.read(str(dst), dtype="int16")
+        assert np.abs(out.astype(int)).max() <= int(np.ceil(32767 * 10 ** (-1 / 20))), key  # the -1 dBFS ceiling
+
+
+def test_a_beep_is_as_loud_as_the_speech_around_it(stereo_wav, tmp_path):
+    dst = tmp_path / "b.wav"
+    src, _ = sf.read(str(stereo_wav))
+    render(stereo_wav, dst, start_s=0.0, end_s=6.0, channel_voices=[caller(), agent()], method="strong",
+           spans=[(2.0, 3.0, "beep")])
+    out, _ = sf.read(str(dst))
+    for ch in range(2):
+        beep = 10 * np.log10(np.mean(out[int(2.1 * SR):int(2.9 * SR), ch] ** 2))
+        assert abs(beep - _speech_db(src[: 6 * SR, ch], SR)) <= 3.0  # v5: 20-45 dB under the voice
+        spectrum = np.abs(np.fft.rfft(out[int(2.1 * SR):int(2.9 * SR), ch]))
+        assert abs(np.fft.rfftfreq(int(0.8 * SR), 1 / SR)[spectrum.argmax()] - 1000) < 5
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 4000), st.floats(0.5, 40.0), st.integers(0, 2**31))
+def test_the_limiter_never_lets_a_sample_past_the_ceiling(block, gain, seed):
+    from clipkit.anonymize._finish import CEILING, Limiter, limit
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 0.2, (2, 9000)) * gain
+    whole = limit(x, sr=SR)
+    assert whole.shape == x.shape and np.abs(whole).max() <= CEILING + 1e-6
+    lim = Limiter(sr=SR, channels=2)
+    parts = [lim.push(x[:, i:i + block]) for i in range(0, x.shape[1], block)] + [lim.flush()]
+    assert np.array_equal(np.concatenate(parts, axis=1), whole)  # block-size independent
+    quiet = x / (np.abs(x).max() * 2)
+    assert np.array_equal(limit(quiet, sr=SR), quiet.astype(np.float32))  # untouched below the ceiling

@@ -2,7 +2,7 @@
 
 Methods
 -------
-``"strong"`` (default, ``strong-v5``)
+``"strong"`` (default, ``strong-v6``)
     Speaker normalization, then a one-STFT source-filter transform (see
     :mod:`clipkit.anonymize._strong`). A stats pass measures the clip's
     median F0 and long-term average spectral envelope; the pitch is then
@@ -15,7 +15,10 @@ Methods
     breakpoints, plus keyed contrast, tilt and six formant-band gains.
     Every speaker is mapped onto the same keyed pseudo-speaker, so the
     output says much less about who spoke than a shift of their own voice.
-``"pitch"`` (``pitch-v1``) -- the WEAKER option
+    v6 keeps v5's voice transform and adds band-limiting: speech that
+    fills only the telephone band of a 44.1/48 kHz file keeps the band
+    above empty.
+``"pitch"`` (``pitch-v2``) -- the WEAKER option
     ``librosa.effects.pitch_shift`` by the voice's constant keyed shift,
     tuned for 8 kHz (32 ms window, soxr_mq). Formants move with the pitch,
     so shifting back by the same amount largely restores the voice: use it
@@ -31,12 +34,15 @@ agents draw from disjoint regions (see :mod:`clipkit.anonymize._voice`).
 Streaming
 ---------
 :func:`render` reads a clip in blocks twice -- a stats pass (strong only:
-median F0 and long-term envelope per kept channel, redaction spans left
-out), then the render pass: redacts, anonymizes each kept channel with a
-stateful stream, and writes a 16-bit PCM WAV (RIFF/fmt/data
-only) atomically. Peak memory does not depend on the clip length, and the
-output does not depend on the block size (beyond float rounding, i.e. at
-most one 16-bit step).
+median F0, long-term envelope and content band per kept channel, redaction
+spans left out), then the render pass: silences the redaction spans,
+anonymizes each kept channel with a stateful stream and writes the result
+to a float scratch file -- and then finishes it (:mod:`._finish`, v6 and
+pitch-v2): each channel back at its speaker's own speech level, beeps at
+that level, a look-ahead limiter so no sample passes -1 dBFS, written as a
+16-bit PCM WAV (RIFF/fmt/data only) atomically. Peak memory does not depend
+on the clip length, and the output does not depend on the block size
+(beyond float rounding, i.e. at most one 16-bit step).
 
 Numba
 -----
@@ -51,8 +57,8 @@ Bad input
 ---------
 Non-finite samples raise :class:`~clipkit.errors.BadAudio`; so do clips
 shorter than ``MIN_DURATION_S`` (0.1 s). Silence in gives silence out (F0
-figures ``None``). Full-scale or clipped input is processed normally and
-the output is clipped to [-1, 1]. A redaction span outside the clip raises
+figures ``None``). Full-scale or clipped input is processed normally; the
+limiter keeps the output within -1 dBFS. A redaction span outside the clip raises
 :class:`~clipkit.errors.BadInput` naming the span and the allowed range.
 """
 
@@ -80,7 +86,7 @@ from collections.abc import Sequence  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from . import _redact, _wav  # noqa: E402
+from . import _finish, _redact, _wav  # noqa: E402
 from ._f0 import F0Median  # noqa: E402
 from ._voice import ROLES, Voice, derive_voice  # noqa: E402
 
@@ -89,7 +95,7 @@ __all__ = [
     "anonymize", "derive_voice", "redact", "render", "warm_up",
 ]
 
-METHODS = {"strong": "strong-v5", "pitch": "pitch-v1"}
+METHODS = {"strong": "strong-v6", "pitch": "pitch-v2"}
 METHOD_LABELS = {
     "strong": "strong (default): keyed, time-varying pitch and timbre transform",
     "pitch": "pitch (WEAKER): keyed constant pitch shift; shifting back largely restores the voice",
@@ -189,16 +195,20 @@ def anonymize(y: np.ndarray, *, sr: int, voice: Voice, method: str = "strong", t
         kw = _speaker_stats(y32, sr=sr)
     stream = _stream_class(method)(voice, sr=sr, t0_s=float(t0_s), **kw)
     out = np.concatenate([stream.push(y32), stream.flush()])
-    return np.clip(out, -1.0, 1.0).astype(np.float32)
+    level_in, level_out = _finish.SpeechLevel(sr=sr), _finish.SpeechLevel(sr=sr)
+    level_in.push(y32)
+    level_out.push(out)
+    out = out * _finish.match_gain(level_in.level(), level_out.level())
+    return _finish.limit(out, sr=sr)
 
 
 def _speaker_stats(y: np.ndarray, *, sr: int) -> dict:
-    """Stats pass of the strong method over a whole signal: F0 median and long-term envelope."""
+    """Stats pass of the strong method over a whole signal: F0 median, long-term envelope, content band."""
     from ._strong import SpeakerStats
 
     st = SpeakerStats(sr=sr)
     st.push(y)
-    return {"f0_median": st.f0_median(), "ltas": st.ltas()}
+    return {"f0_median": st.f0_median(), "ltas": st.ltas(), "content_hz": st.content_hz()}
 
 
 def redact(y: np.ndarray, *, sr: int, spans: Sequence[Span]) -> np.ndarray:
@@ -266,8 +276,9 @@ def render(
         drops the channel. Output channels are the kept ones, in order.
     method : {"strong", "pitch"}
     spans : sequence of (start_s, end_s, mode)
-        Redactions, seconds from the clip's start (``start_s``), applied to
-        every channel before anonymization.
+        Redactions, seconds from the clip's start (``start_s``): silenced on
+        every channel before anonymization; a ``beep`` span then gets a
+        1 kHz tone at the channel's speech level.
     block_s : float
         Read block length in seconds; changes memory use, not the output.
 
@@ -275,8 +286,9 @@ def render(
     -------
     dict
         ``{"duration_s", "f0_median_before": [Hz or None per kept channel],
-        "f0_median_after": [...], "method", "method_version"}``. F0 medians
-        cover voiced frames outside redaction spans.
+        "f0_median_after": [...], "level_db_before": [speech level, dBFS],
+        "gain_db": [level correction after the chain], "method",
+        "method_version"}``. Medians and levels leave redaction spans out.
 
     Raises
     ------
@@ -317,10 +329,13 @@ def render(
     if n < MIN_DURATION_S * sr:
         raise BadAudio(f"the clip is {n / sr * 1000:.0f} ms long; at least {MIN_DURATION_S * 1000:.0f} ms are needed")
     span_samples = _redact.to_samples(_redact.validate_spans(spans, duration_s=n / sr), sr=sr)
-    exclude = [(s, e) for s, e, _ in span_samples]
+    # every span is silence going into the chain (not one original sample enters it); beeps are added after
+    silence = [(s0, s1, "silence") for s0, s1, _ in span_samples]
+    exclude = [(s0, s1) for s0, s1, _ in span_samples]
 
     stream_cls = _stream_class(method)
     block = max(1, int(round(block_s * sr)))
+    k = len(kept)
 
     def read_blocks(f_in):
         """Redacted (kept channels, m) blocks of the clip, and their offsets from its start."""
@@ -335,74 +350,108 @@ def render(
                 raise BadAudio(f"{src.name} ended early: decoded {a + pos + len(data)} of {b} frames")
             chans = np.ascontiguousarray(data[:, kept].T)
             _check_finite(chans, where=src.name, sr=sr, offset=a + pos)
-            _redact.apply(chans, sr=sr, spans=span_samples, offset=pos, total=n)
+            _redact.apply(chans, sr=sr, spans=silence, offset=pos, total=n)
             yield chans
             pos += want
 
+    level_in = [_finish.SpeechLevel(sr=sr, exclude=exclude) for _ in kept]
     if method == "strong":
-        # stats pass (speaker normalization): median F0 and long-term envelope
-        # per channel, redactions left out; constant memory like the render pass
+        # stats pass (speaker normalization): median F0, long-term envelope and content band per
+        # channel, redactions left out; constant memory like the render pass
         from ._strong import SpeakerStats
 
         stats = [SpeakerStats(sr=sr, exclude=exclude) for _ in kept]
         with sf.SoundFile(os.fsencode(src)) as f_in:
             for chans in read_blocks(f_in):
-                for acc, c in zip(stats, chans):
+                for acc, lev, c in zip(stats, level_in, chans):
                     acc.push(c)
-        streams = [stream_cls(voices[i], sr=sr, t0_s=a / sr, f0_median=st.f0_median(), ltas=st.ltas())
+                    lev.push(c)
+        streams = [stream_cls(voices[i], sr=sr, t0_s=a / sr, f0_median=st.f0_median(), ltas=st.ltas(),
+                              content_hz=st.content_hz())
                    for i, st in zip(kept, stats)]
         f0_before = [st.f0 for st in stats]
     else:
         streams = [stream_cls(voices[i], sr=sr, t0_s=a / sr) for i in kept]
         f0_before = [F0Median(sr=sr, exclude=exclude) for _ in kept]
     f0_after = [F0Median(sr=sr, exclude=exclude) for _ in kept]
+    level_out = [_finish.SpeechLevel(sr=sr, exclude=exclude) for _ in kept]
 
+    # the chain's output goes to a float scratch file beside dst: the level it came out at is known
+    # only at the end, and the finishing pass (level, beeps, limiter) reads it back in blocks
+    raw_fd, raw_name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".f32", dir=str(dst.parent))
+    raw = Path(raw_name)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=str(dst.parent))
     tmp = Path(tmp_name)
     written = 0
     try:
-        with os.fdopen(fd, "w+b") as out_f:
-            writer = _wav.WavWriter(out_f, sr=sr, channels=len(kept))
-
+        with os.fdopen(raw_fd, "w+b") as raw_f:
             # streams of different voices have different latencies: hold each
             # channel's output until every channel has reached the same sample
             pending = [np.zeros(0, dtype=np.float32) for _ in kept]
 
             def emit(outs: list[np.ndarray]) -> None:
                 nonlocal written
-                for k, o in enumerate(outs):
-                    pending[k] = np.concatenate([pending[k], o])
+                for j, o in enumerate(outs):
+                    pending[j] = np.concatenate([pending[j], o])
                 m = min(len(p) for p in pending)
                 if m == 0:
                     return
                 ready = [p[:m] for p in pending]
-                for k in range(len(pending)):
-                    pending[k] = pending[k][m:]
-                for acc, o in zip(f0_after, ready):
-                    acc.push(o)
-                writer.write(_wav.to_int16(np.stack(ready, axis=1)))
+                for j in range(len(pending)):
+                    pending[j] = pending[j][m:]
+                for lev, o in zip(level_out, ready):
+                    lev.push(o)
+                np.ascontiguousarray(np.stack(ready, axis=1), dtype="<f4").tofile(raw_f)
                 written += m
 
             with sf.SoundFile(os.fsencode(src)) as f_in:
                 for chans in read_blocks(f_in):
                     if method != "strong":  # the stats pass has counted them
-                        for acc, c in zip(f0_before, chans):
+                        for acc, lev, c in zip(f0_before, level_in, chans):
                             acc.push(c)
-                    emit([s.push(c) for s, c in zip(streams, chans)])
-            emit([s.flush() for s in streams])
+                            lev.push(c)
+                    emit([st.push(c) for st, c in zip(streams, chans)])
+            emit([st.flush() for st in streams])
             if written != n:
                 raise RuntimeError(f"rendered {written} frames for a {n}-frame clip")
-            writer.close()
-            out_f.flush()
-            os.fsync(out_f.fileno())
+
+            # finishing pass: each party at their own speech level, beeps at that level, no clipping
+            ins = [lev.level() for lev in level_in]
+            gains = np.array([_finish.match_gain(li, lev.level()) for li, lev in zip(ins, level_out)])[:, None]
+            peaks = [_finish.beep_peak(li) for li in ins]
+            limiter = _finish.Limiter(sr=sr, channels=k)
+            raw_f.seek(0)
+            with os.fdopen(fd, "w+b") as out_f:
+                writer = _wav.WavWriter(out_f, sr=sr, channels=k)
+
+                def write(y: np.ndarray) -> None:
+                    for acc, c in zip(f0_after, y):
+                        acc.push(c)
+                    writer.write(_wav.to_int16(y.T))
+
+                pos = 0
+                while pos < n:
+                    m = min(block, n - pos)
+                    y = np.fromfile(raw_f, dtype="<f4", count=m * k).reshape(m, k).T * gains
+                    _finish.add_beeps(y, sr=sr, spans=span_samples, offset=pos, total=n, peaks=peaks)
+                    write(limiter.push(y))
+                    pos += m
+                write(limiter.flush())
+                writer.close()
+                out_f.flush()
+                os.fsync(out_f.fileno())
         os.replace(tmp, dst)  # mkstemp made it 0600: renderings are as private as the calls
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    finally:
+        raw.unlink(missing_ok=True)
     return {
         "duration_s": round(n / sr, 3),
         "f0_median_before": [acc.median() for acc in f0_before],
         "f0_median_after": [acc.median() for acc in f0_after],
+        "level_db_before": [None if li is None else round(10 * math.log10(li), 1) for li in ins],
+        "gain_db": [round(20 * math.log10(float(g)), 1) for g in gains[:, 0]],
         "method": method,
         "method_version": METHODS[method],
     }

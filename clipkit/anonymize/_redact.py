@@ -3,6 +3,9 @@
 The cover owns the whole span: the 5 ms fades that avoid clicks lie just
 *outside* it (the audio before the span fades out, after it fades in), so
 not one sample inside a span keeps any of the original signal.
+:func:`clipkit.anonymize.render` silences every span here, before the voice
+chain, and adds the beep after it (:mod:`._finish`), at the speech level;
+:func:`clipkit.anonymize.redact` (in memory, no chain) beeps here.
 """
 
 from __future__ import annotations

@@ -75,6 +75,7 @@ NORM_ENV = 1.0  # share of the speaker's long-term envelope shape divided out (0
 NORM_BAND_HZ = (300.0, 3300.0)  # full strength inside, cosine taper to 0 over NORM_TAPER_OCT
 NORM_TAPER_OCT = 0.5
 MAX_SHIFT_ST = 9.0  # |base pitch shift| onto the target, semitones
+CONTENT_RANGE_DB = 40.0  # band edge: where the long-term envelope falls this far below its peak (strong-v6)
 
 
 def _sinc_table(half: int, phases: int, cutoff: float, beta: float) -> np.ndarray:
@@ -226,6 +227,27 @@ class SpeakerStats:
             return None
         return np.round(self.acc / self.wsum, 4)
 
+    def content_hz(self) -> float | None:
+        """Upper edge of the band the speech occupies, when it is far below Nyquist; else None.
+
+        Telephone audio stored at 44.1 or 48 kHz has nothing above 3.4-4 kHz;
+        the keyed envelope gains would lift the empty band into audible hiss.
+        The edge is the highest frequency whose long-term envelope is within
+        :data:`CONTENT_RANGE_DB` of its peak, plus a margin; a band reaching
+        past 60 % of Nyquist counts as full (native 8 kHz audio is unaffected).
+        """
+        L = self.ltas()
+        if L is None:
+            return None
+        hz = np.arange(len(L)) * self.sr / self.n
+        valid = hz >= 100.0
+        peak = L[valid].max()
+        above = np.flatnonzero(valid & (L > peak - CONTENT_RANGE_DB * math.log(10) / 20))
+        if not len(above):
+            return None
+        top = float(hz[above[-1]]) * 1.1 + 100.0
+        return None if top >= 0.6 * self.sr / 2 else top
+
 
 class StrongStream:
     """Streaming strong anonymizer for one channel.
@@ -247,7 +269,8 @@ class StrongStream:
     """
 
     def __init__(self, voice: Voice, *, sr: int, t0_s: float = 0.0,
-                 f0_median: float | None = None, ltas: np.ndarray | None = None):
+                 f0_median: float | None = None, ltas: np.ndarray | None = None,
+                 content_hz: float | None = None):
         self.sr = int(sr)
         self.t0_s = float(t0_s)
         n, hop, self.window, self.cep_a, self.cep_b = _analysis_tools(self.sr)
@@ -259,6 +282,8 @@ class StrongStream:
         self.bin_omega = (TWO_PI * k / n).astype(np.float32)  # rad/sample
         self.expected_advance = (self.bin_omega * self.hop).astype(np.float32)
         self.bins = k.astype(np.float32)
+        # output bins above the speech band stay empty (band-limited source at a high rate)
+        self.top = self.K - 1 if content_hz is None else int(min(self.K - 1, math.ceil(content_hz * n / self.sr)))
         self.abs_floor = np.float32((1e-6 * n) ** 2)
         self.rel_floor = np.float32(10 ** (ENV_FLOOR_DB / 10))
         self.max_boost = np.float32(MAX_BOOST_DB * math.log(10) / 20)
@@ -552,7 +577,7 @@ class StrongStream:
         ramp = np.clip((self.active_range - depth) * self.ramp_scale + 0.5, 0.0, 1.0)
         cap = self.max_boost + (self.max_boost_active - self.max_boost) * ramp
         mag = np.sqrt(power) * np.exp(np.minimum(Ez - E, cap))
-        mag[scaled > K - 1] = 0.0  # would alias after resampling
+        mag[scaled > self.top] = 0.0  # would alias after resampling, or lies above the speech band
         hb = self._high_band(E_out, alpha, power, m)
         ph = np.mod(out_phase, TWO_PI).astype(np.float32)
         Y = np.empty((T, K), dtype=np.complex64)
@@ -573,8 +598,7 @@ class StrongStream:
         self.hb_frames = len(m)
         if float(alpha.min()) >= 1.0:
             return None
-        K = self.K
-        cut = (alpha * (K - 1))[:, None]
+        cut = (alpha * self.top)[:, None]
         ramp = np.clip((self.bins[None, :] - HB_START * cut) / ((HB_FULL - HB_START) * cut), 0.0, 1.0)
         # fade the fill out on near-silent frames (a ramp: no jumps), so
         # digital silence stays silent
@@ -584,7 +608,8 @@ class StrongStream:
         # alpha, and frame by frame, so the chunking cannot change the output
         fade = np.clip((1.0 - alpha) * 10.0, 0.0, 1.0).astype(np.float32)
         mag = np.exp(E_out) * ramp * ((gate * fade)[:, None] * np.float32(HB_GAIN))
-        ph = _HB_PHASES[m % len(_HB_PHASES)][:, :K]
+        mag[:, self.top + 1:] = 0.0
+        ph = _HB_PHASES[m % len(_HB_PHASES)][:, :self.K]
         Y = np.empty_like(mag, dtype=np.complex64)
         Y.real = mag * np.cos(ph)
         Y.imag = mag * np.sin(ph)
