@@ -455,9 +455,9 @@ def merge_parties(db: Database, home: Home, user: User, *, keep_ref: str, merge_
 
 
 def _export_dir(home: Home) -> Path:
-    """Where the app writes export folders: ``config["export_dir"]``, else ``<home>-exports`` next to the home."""
+    """Where the app writes export folders: the home's ``exports/`` (``config["export_dir"]`` overrides it)."""
     configured = home.config.get("export_dir")
-    return Path(configured).expanduser() if configured else home.root.parent / f"{home.root.name}-exports"
+    return Path(configured).expanduser() if configured else home.exports_dir
 
 
 def export_package(
@@ -593,9 +593,9 @@ def _zip_members(top: str, members: Sequence[tuple[Path, str | None]]) -> bytes:
 
 
 def _bundle_dir(home: Home) -> Path:
-    """Where the app writes access bundles: ``config["bundle_dir"]``, else ``<home>-bundles`` next to the home."""
+    """Where the app writes access bundles: the home's ``bundles/`` (``config["bundle_dir"]`` overrides it)."""
     configured = home.config.get("bundle_dir")
-    return Path(configured).expanduser() if configured else home.root.parent / f"{home.root.name}-bundles"
+    return Path(configured).expanduser() if configured else home.bundles_dir
 
 
 def list_requests(db: Database, user: User, *, overdue: bool = False) -> list[dict]:

@@ -37,7 +37,7 @@ import json
 
 from sqlite_utils import Database
 
-from . import auditlog, consent, export, notes, parties, requests, retention, store
+from . import auditlog, consent, copies, export, notes, parties, requests, retention, store
 from .db import now_iso, transaction
 from .errors import BadInput, NotFound
 from .home import Home
@@ -84,6 +84,7 @@ def plan(db: Database, home: Home, party: dict) -> dict:
                            "held": bool(r["hold_reason"]), "hold_reason": r["hold_reason"]})
     _, exports = requests.exports_by_clip(db, every["clips"])
     return {
+        "copies": copies.plan(db, recording_ids=[r["id"] for r in rows], party_ref=ref),
         "recordings": recordings, "erase": free,
         "refused": [{"recording": r["id"], "reason": f"on legal hold: {r['hold_reason']}"} for r in rows if r["hold_reason"]],
         "clips": len(work["clips"]), "renderings": len(work["renderings"]), "files": len(work["files"]),
@@ -166,6 +167,7 @@ def erase(
         out["would_erase"] = {"recordings": len(work["erase"]), "clips": work["clips"],
                               "renderings": work["renderings"], "files": work["files"]}
         out["orphans"] = store.orphans(db, home)
+        out["copies"] = work["copies"]
         return out
 
     with transaction(db):
@@ -185,6 +187,13 @@ def erase(
 
     res = retention.delete_recordings(db, home, work["erase"], actor=actor, kind="erasure.recordings",
                                       data={"request": rid}, with_rows=count)
+    # the copies of held calls' clips and the person's own access bundles, wherever clipkit wrote them
+    rest = copies.plan(db, recording_ids=[r["id"] for r in work["recordings"]], party_ref=ref)
+    if rest["exports"] or rest["bundles"]:
+        with transaction(db):
+            copies.queue(db, rest, now=now_iso())
+        retention.finish_pending(db, home)
+    out["copies"] = {k: res["copies"][k] + rest[k] for k in ("exports", "bundles")}
     # totals over every run: a rerun after a crash reports what the first run deleted too
     totals = dict(zip(("recordings", "clips", "renderings"), db.execute(
         "SELECT recordings, clips, renderings FROM erasure_jobs WHERE party_ref = ?", [ref]).fetchone()))

@@ -114,6 +114,16 @@ def m002_withdrawal_notes(db: Database) -> None:
     db.execute("ALTER TABLE clip_withdrawals ADD COLUMN note_id INTEGER")
 
 
+@migrations()
+def m003_item_recordings(db: Database) -> None:
+    # which recording an exported file holds a voice of, so erasure and purge can find every copy
+    # (kept after the clip is gone); erased_at: when clipkit deleted its own copy of the file
+    db.execute("ALTER TABLE export_items ADD COLUMN recording_id INTEGER")
+    db.execute("ALTER TABLE export_items ADD COLUMN erased_at TEXT")
+    db.execute("UPDATE export_items SET recording_id = (SELECT recording_id FROM clips WHERE clips.id = clip_id)")
+    db.execute("CREATE INDEX export_items_recording ON export_items(recording_id)")
+
+
 #: why clips are withdrawn, as stored and logged; anything else is free text, kept as a note
 WITHDRAW_CODES = {
     "objection_made": "the person objected to use for training",
@@ -330,8 +340,9 @@ def export_clips(
     if to is None or not str(to).strip():
         raise BadInput("--to must name a folder")
     dest = Path(to).expanduser()
-    if home.contains(dest):
-        raise BadInput(f"--to {dest} is inside the data home {home.root}; exports must go outside it")
+    if home.contains(dest) and not home.outbox(dest):
+        raise BadInput(f"--to {dest} is inside the data home {home.root}; exports go outside it, or into its "
+                       f"{home.exports_dir.name}/ folder")
     if dest.exists() and not dest.is_dir():
         raise BadInput(f"--to {dest} exists and is not a folder")
     for cid in ids:
@@ -377,7 +388,8 @@ def export_clips(
                 "decision": overall, "policy_version": policy.POLICY_VERSION, "state": "pending",
             })
             db["export_items"].insert_all(
-                [{"export_id": export_id, "clip_id": p["clip"]["id"], "file": p["file"], "sha256": p["sha256"]}
+                [{"export_id": export_id, "clip_id": p["clip"]["id"], "file": p["file"], "sha256": p["sha256"],
+                  "recording_id": p["clip"]["recording_id"]}
                  for p in writing]
             )
         # the recipient is typed text: a note, not log text

@@ -30,6 +30,8 @@ KEY_NAME = "secret.key"
 CONFIG_NAME = "config.json"
 AUDIO_DIR = "audio"
 TMP_DIR = "tmp"
+EXPORTS_DIR = "exports"  # export folders the app writes (the CLI may write them elsewhere)
+BUNDLES_DIR = "bundles"  # access bundles the app writes
 
 DEFAULT_HOME = "clipkit-data"
 HOME_ENV = "CLIPKIT_HOME"
@@ -68,6 +70,26 @@ class Home:
     def tmp_dir(self) -> Path:
         """Scratch space on the same file system as the store, so renames are atomic."""
         return self.root / TMP_DIR
+
+    @property
+    def exports_dir(self) -> Path:
+        """The app's export folders, inside the home (erasure and purge reach them like any copy)."""
+        return self.root / EXPORTS_DIR
+
+    @property
+    def bundles_dir(self) -> Path:
+        """The app's access bundles, inside the home."""
+        return self.root / BUNDLES_DIR
+
+    def outbox(self, path: Path) -> bool:
+        """True when ``path`` lies in the home's exports or bundles folder (the only places copies may go inside it)."""
+        for folder in (self.exports_dir, self.bundles_dir):
+            try:
+                Path(path).resolve().relative_to(folder.resolve())
+                return True
+            except ValueError:
+                continue
+        return False
 
     @property
     def key_path(self) -> Path:

@@ -119,6 +119,11 @@ def m003_bundles(db: Database) -> None:
     db.execute("CREATE INDEX bundles_party ON bundles(party_ref)")
 
 
+@migrations()
+def m004_bundle_erased(db: Database) -> None:
+    db.execute("ALTER TABLE bundles ADD COLUMN erased_at TEXT")  # when clipkit deleted its copy
+
+
 # ---------------------------------------------------------------- dates
 
 
@@ -527,8 +532,9 @@ def access_bundle(
     if to is None or not str(to).strip():
         raise BadInput("--to must name a folder (outside the data home) to write the bundle into")
     dest = Path(to).expanduser().resolve()
-    if home.contains(dest):
-        raise BadInput(f"--to {dest} is inside the data home; write the bundle somewhere you will hand over from")
+    if home.contains(dest) and not home.outbox(dest):
+        raise BadInput(f"--to {dest} is inside the data home; write the bundle somewhere you will hand over from "
+                       f"(or into its {home.bundles_dir.name}/ folder)")
     if dest.exists() and not dest.is_dir():
         raise BadInput(f"--to {dest} exists and is not a folder")
     party = resolve_party(db, home, identifier)

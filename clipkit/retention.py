@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
@@ -37,7 +38,7 @@ from pathlib import Path
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from . import auditlog, library, notes, store
+from . import auditlog, copies, library, notes, store
 from .db import checkpoint_and_vacuum, now_iso, transaction
 from .errors import BadInput
 from .home import Home
@@ -194,7 +195,8 @@ def derived(db: Database, recording_ids: Sequence[int]) -> dict:
         renderings += list(db.query(
             f"SELECT id, clip_id, path, sha256 FROM renderings WHERE clip_id IN ({_marks(len(chunk))})", chunk))
     files = [(r["path"], r["sha256"]) for r in recs] + [(r["path"], r["sha256"]) for r in renderings]
-    return {"recordings": [r["id"] for r in recs], "clips": clip_ids, "renderings": renderings, "files": files}
+    return {"recordings": [r["id"] for r in recs], "clips": clip_ids, "renderings": renderings, "files": files,
+            "copies": copies.plan(db, recording_ids=[r["id"] for r in recs])}
 
 
 def delete_recordings(
@@ -237,6 +239,8 @@ def delete_recordings(
                 # clips and clip_tags go by ON DELETE CASCADE; the FTS triggers follow the clips
                 db.execute(f"DELETE FROM clips WHERE recording_id IN ({_marks(len(chunk))})", chunk)
                 db.execute(f"DELETE FROM recordings WHERE id IN ({_marks(len(chunk))})", chunk)
+            # clipkit's own copies of these calls outside the store (export files, access bundles) go too
+            n_copies = copies.queue(db, plan["copies"], now=now)
             # free text about these calls (why someone listened, why a clip was withdrawn) goes with them
             notes.scrub(db, recording_ids=plan["recordings"])
             db.execute(f"UPDATE clip_withdrawals SET reason = ? WHERE reason NOT IN ({_marks(len(_CODES))}) "
@@ -244,18 +248,22 @@ def delete_recordings(
                        [notes.CLEARED, *_CODES, json.dumps(plan["clips"])])
             mark_scrub_pending(db)
             event = dict(data or {})
-            event.update(recordings=plan["recordings"], clips=len(plan["clips"]), renderings=len(plan["renderings"]))
+            event.update(recordings=plan["recordings"], clips=len(plan["clips"]), renderings=len(plan["renderings"]),
+                         copies=n_copies)
             auditlog.append(db, kind=kind, actor=actor, data=event)
             if with_rows is not None:
                 with_rows(event)
     removed = finish_pending(db, home)
     return {"recordings": plan["recordings"], "clips": len(plan["clips"]),
-            "renderings": len(plan["renderings"]), "files": removed}
+            "renderings": len(plan["renderings"]), "files": removed, "copies": plan["copies"]}
 
 
 def _unlink_file(path: Path) -> None:
-    """Remove one file (a seam for tests that inject a crash between files)."""
-    path.unlink(missing_ok=True)
+    """Remove one file, or a registered copy's folder (an access bundle); a seam for tests that inject a crash."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _sha256_file(path: Path) -> str:
@@ -297,12 +305,13 @@ def finish_pending(db: Database, home: Home) -> int:
         in_use = (db.execute("SELECT 1 FROM recordings WHERE path = ?", [q["path"]]).fetchone()
                   or db.execute("SELECT 1 FROM renderings WHERE path = ?", [q["path"]]).fetchone())
         if not in_use:
-            path = home.root / q["path"]
+            path = home.root / q["path"]  # an absolute path (a copy outside the store) stays as it is
             _unlink_file(path)
-            try:
-                path.parent.rmdir()  # the empty shard folder; it names a hash prefix
-            except OSError:
-                pass
+            if path.parent.parent == home.audio_dir:
+                try:
+                    path.parent.rmdir()  # the empty shard folder; it names a hash prefix
+                except OSError:
+                    pass
     cutoff = time.time() - STALE_SCRATCH_S
     for path in _scratch_files(home):
         try:
@@ -385,7 +394,7 @@ def purge(db: Database, home: Home, *, now: str | datetime | None = None, dry_ru
     if dry_run:
         plan = derived(db, [d["id"] for d in due])
         out.update(clips=len(plan["clips"]), renderings=len(plan["renderings"]), files=len(plan["files"]),
-                   orphans=store.orphans(db, home))
+                   orphans=store.orphans(db, home), copies=plan["copies"])
         return out
     if updates:
         with transaction(db):
@@ -394,7 +403,7 @@ def purge(db: Database, home: Home, *, now: str | datetime | None = None, dry_ru
     if ids:
         res = delete_recordings(db, home, ids, actor=actor, kind="retention.purge",
                                 data={"kept_on_hold": out["kept_on_hold"], "now": out["now"]})
-        out.update(clips=res["clips"], renderings=res["renderings"], files=res["files"])
+        out.update(clips=res["clips"], renderings=res["renderings"], files=res["files"], copies=res["copies"])
     else:
         auditlog.append(db, kind="retention.purge", actor=actor,
                         data={"recordings": [], "clips": 0, "renderings": 0, "kept_on_hold": out["kept_on_hold"],

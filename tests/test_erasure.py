@@ -402,3 +402,34 @@ def test_free_text_naming_the_person_is_gone_after_erasure(db, home, world, tmp_
     # both reasons named Anna (one on Bob's call): both cleared, and each log entry's note id still resolves
     rows = access.log_entries(db, officer, kind="play.raw")[0]
     assert [r["notes"]["reason"] for r in rows] == ["[cleared at erasure]", "[cleared at erasure]"]
+
+
+def test_erasure_and_purge_reach_exports_and_bundles_wherever_clipkit_wrote_them(db, home, world, tmp_path):
+    """Copies outside the store — the app's exports/ and bundles/ in the home, a CLI export elsewhere."""
+    from clipkit import export
+
+    anna_clip, bob_clip = world["clips"]["anna"][0], world["clips"]["bob"][0]
+    db.execute("UPDATE clips SET status = 'approved' WHERE id IN (?, ?)", [anna_clip, bob_clip])
+    outside = export.export_clips(db, home, [anna_clip, bob_clip], to=tmp_path / "srv", actor="m")
+    inside = export.export_clips(db, home, [anna_clip], to=home.exports_dir, actor="m")
+    bundle = requests.access_bundle(db, home, identifier=ANNA, role="caller", to=home.bundles_dir, actor="o")
+    bob_bundle = requests.access_bundle(db, home, identifier=BOB, role="caller", to=tmp_path / "b", actor="o")
+    anna_files = [Path(outside["path"]) / outside["exported"][0]["file"],
+                  Path(inside["path"]) / inside["exported"][0]["file"], Path(bundle["path"])]
+    bob_file = Path(outside["path"]) / outside["exported"][1]["file"]
+    assert all(p.exists() for p in anna_files + [bob_file])
+    plan = erasure.erase(db, home, identifier=ANNA, actor="o", dry_run=True)
+    assert sorted(c["path"] for c in plan["copies"]["exports"]) == sorted(str(p) for p in anna_files[:2])
+    assert [c["path"] for c in plan["copies"]["bundles"]] == [bundle["path"]]
+    assert all(p.exists() for p in anna_files)  # a dry run changes nothing
+    out = erasure.erase(db, home, identifier=ANNA, actor="o")
+    assert not any(p.exists() for p in anna_files)
+    assert bob_file.exists() and Path(bob_bundle["path"]).exists()
+    assert len(out["copies"]["exports"]) == 2 and len(out["copies"]["bundles"]) == 1
+    assert_nothing_of_anna_left(home, world)
+    # the records stay (for recall: the recipients' copies are beyond reach), marked as deleted here
+    assert db.execute("SELECT count(*) FROM export_items WHERE erased_at IS NOT NULL").fetchone()[0] == 2
+    assert [r["export_id"] for r in export.recalls(db)] == sorted({outside["export_id"], inside["export_id"]})
+    # purge reaches Bob's copies once his call is past retention
+    res = retention.purge(db, home, now="2099-01-01T00:00:00+00:00", actor="o")
+    assert res["deleted"] and not bob_file.exists() and not Path(bob_bundle["path"]).exists()

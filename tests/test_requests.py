@@ -246,7 +246,7 @@ def test_an_empty_destination_is_refused_and_a_relative_one_reported_absolute(db
 def test_destination_rules(db, home, recording, tmp_path):
     req = requests.open_request(db, home, kind="access", identifier=CALLER, role="caller", actor="o")
     with pytest.raises(BadInput, match="inside the data home"):
-        requests.access_bundle(db, home, identifier=CALLER, role="caller", to=home.root / "bundles", actor="o")
+        requests.access_bundle(db, home, identifier=CALLER, role="caller", to=home.root / "audio", actor="o")
     (tmp_path / "afile").write_text("x")
     with pytest.raises(BadInput, match="is not a folder"):
         requests.access_bundle(db, home, identifier=CALLER, role="caller", to=tmp_path / "afile", actor="o")
