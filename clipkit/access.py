@@ -34,7 +34,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from . import (audio, auditlog, consent, erasure, export, library, merge, notes, parties, rendering, requests,
+from . import (analysis, audio, auditlog, consent, erasure, export, library, merge, notes, parties, rendering, requests,
                retention)
 from .db import transaction
 from .errors import BadInput, Forbidden, NotFound, PolicyRefusal
@@ -114,12 +114,16 @@ def import_calls(
     channels: str | None = None, recorded_at: str | None = None, basis: str | None = None,
     notice: str | None = None,
 ) -> list[library.ImportResult]:
-    """Import call recordings as the user (manager)."""
+    """Import call recordings as the user (manager), and analyse the new ones (see :mod:`clipkit.analysis`)."""
     user = require(db, user, "import")
-    return library.import_recordings(
+    results = library.import_recordings(
         db, home, list(paths), caller=caller, agent=agent, channels=channels, recorded_at=recorded_at,
         basis=basis, notice=notice, actor=user.name,
     )
+    new = [r.id for r in results if not r.error and not r.duplicate]
+    if new:
+        analysis.analyze_recordings(db, home, new, workers=None if len(new) > 20 else 1)
+    return results
 
 
 def list_recordings(db: Database, user: User, *, limit: int = 50, offset: int = 0) -> tuple[list[dict], int]:

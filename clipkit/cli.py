@@ -242,8 +242,17 @@ def import_(paths, caller, agent, channels, recorded_at, basis, notice, actor, a
             db, home, list(paths), caller=caller, agent=agent, channels=channels, recorded_at=recorded_at,
             basis=basis, notice=notice, actor=actor or _default_actor(), allow_suppressed=allow_erased_party,
         )
+        new = [r.id for r in results if not r.error and not r.duplicate]
+        if new:
+            # find the difficult moments now, so the calls list is ranked the moment they arrive
+            from . import analysis
+
+            done = analysis.analyze_recordings(db, home, new, workers=None if len(new) > 20 else 1)
+            scores = {a["recording_id"]: a["difficulty"] for a in done["analyzed"]}
+        else:
+            scores = {}
     payload = {
-        "recordings": [r.as_dict() for r in results if not r.error],
+        "recordings": [dict(r.as_dict(), difficulty=scores.get(r.id)) for r in results if not r.error],
         "errors": [r.as_dict() for r in results if r.error],
     }
     # a duplicate imported with other facts than it was stored with is not what was asked for
@@ -251,29 +260,106 @@ def import_(paths, caller, agent, channels, recorded_at, basis, notice, actor, a
     return payload, (1 if payload["errors"] or differs else 0)
 
 
+def _recordings_human(p: dict) -> str:
+    lines = []
+    for r in p["recordings"]:
+        score = "  –  " if r["difficulty"] is None else f"{r['difficulty']:5.1f}"
+        lines.append(
+            f"{r['id']:>5}  {score}  {r['recorded_at'][:16]}  {r['duration_s']:7.1f} s  {r['channels']} ch  "
+            f"{r['channel_map']:<18} {r['basis']:<20} clips: {r['clip_count']:<3} keep until {r['retention_until'][:10]}"
+            + (f"  HOLD: {r['hold_reason']}" if r["hold_reason"] else "")
+            + (f"\n       {'; '.join(r['reasons'][:3])}" if r["reasons"] else ""))
+    return "\n".join(lines) + f"\n({p['total']} recordings)"
+
+
 @cli.command()
 @global_options
+@click.option("--sort", type=click.Choice(["difficulty", "recorded", "id"]), default="id", show_default=True,
+              help="difficulty: the hardest calls first.")
+@click.option("--agent", default=None, help="Only calls of this agent (identifier).")
+@click.option("--min-difficulty", type=float, default=None, help="Only calls scoring at least this (0-100).")
+@click.option("--moment", default=None, help="Only calls with a moment of this kind (overtalk, long_silence, "
+              "raised_voice, late_escalation).")
 @click.option("--limit", type=int, default=100)
 @click.option("--offset", type=int, default=0)
-@_run(lambda p: "\n".join(
-    f"{r['id']:>5}  {r['recorded_at'][:16]}  {r['duration_s']:7.1f} s  {r['channels']} ch  "
-    f"{r['channel_map']:<18} {r['basis']:<20} clips: {r['clip_count']:<3} keep until {r['retention_until'][:10]}"
-    + (f"  HOLD: {r['hold_reason']}" if r["hold_reason"] else "") for r in p["recordings"]
-) + f"\n({p['total']} recordings)")
-def recordings(limit, offset):
-    """List imported recordings."""
-    from . import library, retention
+@_run(_recordings_human)
+def recordings(sort, agent, min_difficulty, moment, limit, offset):
+    """List imported recordings, with their difficulty once analysed."""
+    from . import analysis, retention
 
     home = _home()
     with _db(home) as db:
-        rows, total = library.list_recordings(db, limit=limit, offset=offset)
+        rows, total = analysis.ranked(db, home, sort=sort, agent=agent, min_difficulty=min_difficulty,
+                                      moment=moment, limit=limit, offset=offset)
         for r in rows:
             # the date as purge will judge it: a clip withdrawn since (a recall) no longer keeps
             # the recording for training, so the stored date may be longer than what applies now
             r["retention_until"] = retention.compute(db, home, r)
     keep = ("id", "sha256", "duration_s", "sr", "channels", "format", "channel_map", "recorded_at", "basis",
-            "retention_until", "hold_reason", "clip_count", "imported_at")
+            "retention_until", "hold_reason", "clip_count", "imported_at", "difficulty", "reasons", "signals")
     return {"recordings": [{k: r[k] for k in keep} for r in rows], "total": total}
+
+
+def _analyze_human(p: dict) -> str:
+    lines = [f"recording {r['recording_id']}: difficulty {r['difficulty']:.1f}"
+             + (f" — {'; '.join(r['reasons'][:3])}" if r["reasons"] else "") for r in p["analyzed"]]
+    lines += [f"recording {s['recording_id']}: skipped ({s['why']})" for s in p["skipped"]]
+    return "\n".join(lines) or "Nothing to analyse."
+
+
+@cli.command()
+@global_options
+@click.argument("recording_ids", nargs=-1, type=int)
+@click.option("--all", "all_", is_flag=True, help="Every recording (current analyses are still skipped).")
+@click.option("--force", is_flag=True, help="Analyse again even when the analysis is current.")
+@click.option("--workers", type=int, default=None, help="Local processes (default: every core).")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Run on a Dask distributed cluster, e.g. tcp://10.0.0.5:8786 (or $CLIPKIT_DASK_SCHEDULER).")
+@_run(_analyze_human)
+def analyze(recording_ids, all_, force, workers, scheduler):
+    """Find the difficult moments of calls: overtalk, silences, raised voices; score each call 0-100."""
+    from . import analysis
+
+    home = _home()
+    bar = None
+
+    def progress(done, total):
+        nonlocal bar
+        if _opts().get("json_output") or total < 5:
+            return
+        if bar is None:
+            bar = click.progressbar(length=total, label="Analysing", file=sys.stderr)
+        bar.pos = done
+        bar.render_progress()
+
+    with _db(home) as db:
+        out = analysis.analyze_recordings(db, home, list(recording_ids), all_=all_, force=force, workers=workers,
+                                          scheduler=scheduler, progress=progress)
+    if bar is not None:
+        bar.render_finish()
+    return out
+
+
+def _moments_human(p: dict) -> str:
+    lines = [f"recording {p['recording_id']} ({p['channels']})"]
+    for m in p["moments"]:
+        lines.append(f"  {m['start_s']:8.2f}–{m['end_s']:<8.2f} {m['kind']:<16} {m['party'] or '-':<7} "
+                     f"strength {m['strength']:g}")
+    return "\n".join(lines)
+
+
+@cli.command()
+@global_options
+@click.argument("recording_id", type=int)
+@click.option("--kind", default=None, help="Only moments of this kind.")
+@_run(_moments_human)
+def moments(recording_id, kind):
+    """The moments found in a call, by time: where to listen first and where to cut."""
+    from . import analysis
+
+    home = _home()
+    with _db(home) as db:
+        return analysis.moments_of(db, recording_id, kind=kind)
 
 
 # ---------------------------------------------------------------- clips

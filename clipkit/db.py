@@ -35,6 +35,7 @@ MIGRATION_MODULES = (
     "clipkit.requests",
     "clipkit.retention",
     "clipkit.notes",
+    "clipkit.analysis",
 )
 
 BUSY_TIMEOUT_S = 15.0

@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import consent, export, library, rendering, users
+from . import analysis, consent, export, library, rendering, users
 from . import db as dbmod
 from .errors import ClipkitError
 from .home import init_home
@@ -76,6 +76,8 @@ def build(home_dir: str | Path, *, samples: Path = SAMPLES, out=sys.stdout) -> d
                     note="Said during the call that it must not be used for training.",
                     evidence={"recording_id": res.id, "seconds": objection["at_s"]},
                 )
+        # the calls list is ranked by what the audio shows: the abusive and the elderly call come first
+        analysis.analyze_recordings(db, home, summary["recordings"], workers=1)
         rendering.render_clips(db, home, summary["clips"], actor=ACTOR)
         refused_clip = None
         for cid in summary["clips"]:

@@ -15,6 +15,8 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+
+ECHO_DB = -28.0  # as make_samples.py: the other voice on each stereo channel
 import soundfile as sf
 
 DIR = Path(__file__).resolve().parent
@@ -52,7 +54,7 @@ def check_call(c: dict) -> tuple[float, int]:
     if info.samplerate != 8000 or info.channels != want_ch or info.format != "FLAC" or info.subtype != "PCM_16":
         bad(f"{f}: {info.samplerate} Hz, {info.channels} ch, {info.format}/{info.subtype}")
     dur = info.frames / info.samplerate
-    if not 20 <= dur <= 90:
+    if not 20 <= dur <= 120:
         bad(f"{f}: duration {dur:.1f} s")
     ts = datetime.fromisoformat(c["recorded_at"])
     if ts.tzinfo is None or ts.year != 2026:
@@ -63,11 +65,12 @@ def check_call(c: dict) -> tuple[float, int]:
     audio, _ = sf.read(path, always_2d=True)
     dbs = [frame_db(audio[:, ch]) for ch in range(audio.shape[1])]
     tr = c["transcript"]
-    prev_end = 0.0
+    prev_end, prev_start = 0.0, 0.0
     switches = 0
     for i, t in enumerate(tr):
         s0, s1 = t["start_s"], t["end_s"]
-        if not (prev_end <= s0 < s1 <= dur):
+        overlaps = s0 < prev_end  # a scripted cut-in (overtalk): starts before the previous turn ends
+        if not (prev_start < s0 < s1 <= dur or (i == 0 and 0 <= s0 < s1 <= dur)):
             bad(f"{f}: turn {i} times {s0}-{s1} out of order/range")
         if i and t["speaker"] != tr[i - 1]["speaker"]:
             switches += 1
@@ -79,17 +82,18 @@ def check_call(c: dict) -> tuple[float, int]:
         # edges: sound above the line noise within 60 ms of the stated times
         if max(window(dbs[ch], s0, s0 + 0.06)) < QUIET_DB or max(window(dbs[ch], s1 - 0.06, s1)) < QUIET_DB:
             bad(f"{f}: turn {i} edges not aligned with speech")
-        if want_ch == 2:
+        if want_ch == 2 and not overlaps and not (i + 1 < len(tr) and tr[i + 1]["start_s"] < s1):
+            # the other channel carries only the line's echo of this voice (ECHO_DB down), nothing louder
             other = window(dbs[1 - ch], s0, s1)
-            if other.max() > QUIET_DB:
-                bad(f"{f}: turn {i}: other channel not quiet ({other.max():.1f} dBFS)")
+            if other.max() > max(QUIET_DB, w.max() + ECHO_DB + 6):
+                bad(f"{f}: turn {i}: other channel louder than an echo ({other.max():.1f} dBFS)")
         # gap before this turn: every channel quiet
         if s0 - prev_end > 0.1:
             for d in dbs:
                 g = window(d, prev_end + 0.04, s0 - 0.04)
                 if len(g) and g.max() > QUIET_DB:
                     bad(f"{f}: gap {prev_end:.2f}-{s0:.2f} not quiet ({g.max():.1f} dBFS)")
-        prev_end = s1
+        prev_end, prev_start = max(prev_end, s1), s0
     if switches < len(tr) // 2:
         bad(f"{f}: speakers hardly alternate ({switches} switches)")
 
@@ -127,8 +131,12 @@ def main() -> None:
         bad("need at least 3 suggested clips")
     size = sum(p.stat().st_size for p in DIR.iterdir() if p.is_file())
     print(f"sample_audio/ total {size / 1e6:.2f} MB")
-    if size >= 5_000_000:
-        bad("sample_audio/ is over 5 MB")
+    overtalk = [c["file"] for c in calls for a, b in zip(c["transcript"], c["transcript"][1:])
+                if b["start_s"] < a["end_s"]]
+    if not overtalk:
+        bad("need at least one scripted cut-in (overtalk)")
+    if size >= 6_000_000:
+        bad("sample_audio/ is over 6 MB")
     for p in problems:
         print("PROBLEM:", p)
     sys.exit(1 if problems else 0)

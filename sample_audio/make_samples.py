@@ -34,6 +34,8 @@ SR = 8000  # telephone rate
 NOISE_DBFS = -80.0  # rms of the line noise on every channel (low: keeps the FLACs small)
 LEAD_IN_S = 0.8  # silence after "pick up" before the first word
 TAIL_S = 0.8
+ECHO_DB = -28.0  # each voice leaks into the other channel this far down (real lines: 20-35 dB)
+ECHO_DELAY_S = 0.04
 
 
 # ---------------------------------------------------------------- voices
@@ -61,7 +63,7 @@ AGENT_SANNE = Voice("espeak", "nl+f2", speed=150, pitch=60)  # E-0015, Dutch
 AGENT_RAVI = Voice("flite", "kal16", stretch=1.05)  # E-0021, English
 
 # Callers: one voice each.
-CALLER_ANGRY = Voice("flite", "rms", stretch=0.95, level_db=-19.0)
+CALLER_ANGRY = Voice("flite", "rms", stretch=0.95, level_db=-27.0)
 CALLER_CARD = Voice("flite", "awb", stretch=1.0)
 CALLER_FAST = Voice("espeak", "en+m3", speed=235, pitch=18, level_db=-29.0)
 CALLER_NL_INTERNET = Voice("espeak", "nl+f3", speed=165, pitch=55)
@@ -151,7 +153,7 @@ class Seg:
 class Turn:
     speaker: str  # "caller" | "agent"
     segs: list[Seg]
-    pause_before: float | None = None  # seconds; default: random 0.35-0.9
+    pause_before: float | None = None  # seconds; default: random 0.35-0.9; negative: cuts in (overtalk)
 
 
 def T(speaker: str, *parts, pause: float | None = None, voice: Voice | None = None) -> Turn:
@@ -182,7 +184,8 @@ class Call:
     clips: list[tuple[int, int, str, list[str], str]] = field(default_factory=list)
 
 
-ANGRY = CALLER_ANGRY.but(stretch=0.85, f0=135.0, level_db=-16.0)
+# shouting: faster, higher and 13 dB louder than the same caller calm (level and pitch rise together)
+ANGRY = CALLER_ANGRY.but(stretch=0.85, f0=150.0, level_db=-14.0)
 
 CALLS: list[Call] = [
     Call(
@@ -209,10 +212,11 @@ CALLS: list[Call] = [
             T("caller", "That's not my problem. Just take it off."),
             T("agent", "I understand. I can refund half of it today, as a goodwill gesture."),
             T("caller", "Half? Are you kidding me? You people are absolute thieves.",
-              "This is a useless, pathetic company.", voice=ANGRY),
+              "This is a useless, pathetic company.", voice=ANGRY, pause=-2.6),
             T("agent", "I can hear that you're frustrated, and I do want to sort this out.",
               "But please don't speak to me like that."),
-            T("caller", "I'll speak to you however I like. You're an idiot, and I'm done with you.", voice=ANGRY),
+            T("caller", "I'll speak to you however I like. You're an idiot, and I'm done with you.", voice=ANGRY,
+              pause=-2.2),
             T("agent", "I'm going to refund the full forty pounds, and add a note to your account.",
               "Is there anything else I can help with?", pause=1.4),
             T("caller", "No. Just fix it."),
@@ -317,11 +321,11 @@ CALLS: list[Call] = [
               "En nu doet de televisie het niet meer."),
             T("agent", "Dat gaan we samen bekijken. Ziet u een kastje onder de televisie, met lampjes?"),
             T("caller", "Een kastje? Wacht even, ik moet mijn bril pakken."),
-            T("caller", "Ja, er is een kastje. Er brandt een rood lampje.", pause=4.0),
+            T("caller", "Ja, er is een kastje. Er brandt een rood lampje.", pause=9.0),  # looking for the glasses
             T("agent", "Prima. Wilt u de stekker van dat kastje eruit halen,",
               "tien tellen wachten, en hem er weer in doen?"),
             T("caller", "De stekker eruit... en dan weer erin. Zo?"),
-            T("agent", "Heel goed. Ziet u nu een groen lampje?", pause=3.0),
+            T("agent", "Heel goed. Ziet u nu een groen lampje?", pause=7.5),  # the box restarts
             T("caller", "Ja! Hij is groen. Ik zie het nieuws weer."),
             T("agent", "Fijn, dan is het opgelost. Heeft u verder nog vragen?"),
             T("caller", "Nee hoor. Dank u wel, meisje, u bent een schat."),
@@ -443,9 +447,13 @@ def build(call: Call, tmp: Path) -> dict:
     stereo = call.channels == "caller,agent"
     nch = 2 if stereo else 1
     out = np.zeros((n, nch))
+    delay = int(round(ECHO_DELAY_S * SR))
     for speaker, start, x in pieces:
         ch = (0 if speaker == "caller" else 1) if stereo else 0
         out[start : start + len(x), ch] += x
+        if stereo:  # the line's echo: the voice, faint and late, on the other channel
+            end = min(n, start + delay + len(x))
+            out[start + delay : end, 1 - ch] += 10 ** (ECHO_DB / 20) * x[: end - start - delay]
     # line noise: band-limited white noise + faint low-frequency wander, per channel
     for ch in range(nch):
         noise = sosfiltfilt(_BAND, rng.standard_normal(n))
