@@ -12,10 +12,13 @@ Speech activity (per party, stereo)
     — real lines carry it 20-35 dB down — is rejected by measuring the
     coupling (median level difference while only the other side is loud) and
     counting a frame as own speech only when it is at least
-    :data:`ECHO_MARGIN_DB` above the echo the other channel explains. A
+    a margin (the echo's own spread, measured, plus :data:`ECHO_MARGIN_DB`)
+    above the echo the other channel explains. A
     stretch of activity longer than 4 s without speech's syllable rhythm
-    (energy varying by less than 4 dB) is music or a tone (hold music, a
+    is music or a tone (hold music, a
     dial tone): it is not speech, and counted as silence, flagged as music.
+    "Without syllable rhythm": in speech a fifth of the frames or more dip
+    10 dB under the peaks; in music and tones almost none do.
 
 Moments (stable kind codes; ``strength`` in the unit named)
     ``overtalk``       both parties speak at once for >= 1 s; ``party`` is the one
@@ -28,8 +31,9 @@ Moments (stable kind codes; ``strength`` in the unit named)
                        speaker, never absolute: a loud line is not a shouting
                        caller). strength: dB above the median, plus half the F0
                        rise in semitones when the pitch went up too.
-    ``late_escalation`` the first two thirds were calm and raised voice and
-                       overtalk concentrate in the last third; the moment spans
+    ``late_escalation`` the first half was calm, raised voice and overtalk
+                       concentrate in the last third, and a voice does rise there
+                       (overtalk alone is no escalation); the moment spans
                        the escalating stretch. strength: the share of escalation
                        seconds in the last third (0-1).
 
@@ -58,11 +62,15 @@ ON_DB, OFF_DB = 10.0, 6.0
 MIN_LEVEL_DB = -65.0  # nothing quieter than this is speech, whatever the floor
 FILL_GAP_S = 0.2
 MIN_SEGMENT_S = 0.08
-ECHO_MARGIN_DB = 10.0
-ECHO_LOOKBACK_S = 0.15  # an echo may trail the voice by this much
+ECHO_MARGIN_DB = 3.0  # own speech must clear the echo's spread by this much
+ECHO_MARGIN_MIN_DB, ECHO_MARGIN_MAX_DB = 5.0, 12.0
+OWN_SHARE = 0.5  # a stretch of activity is own speech when at least this share of it is clear of the echo
+ECHO_LOOKBACK_S = 0.15  # a frame of the other side still echoes this long after it
+ECHO_MAX_DELAY_S = 0.2  # line echo delays looked for
 ECHO_MAX_COUPLING_DB = -12.0  # channels coupled more tightly than this are not echo, but one signal twice
 MUSIC_MIN_S = 4.0
-MUSIC_MAX_STD_DB = 4.0
+MUSIC_DIP_DB = 10.0
+MUSIC_MAX_DIPS = 0.06
 OVERTALK_MIN_S = 1.0
 BACKCHANNEL_S = 0.6
 OVERTALK_MERGE_S = 0.3
@@ -74,8 +82,10 @@ LOUD_HOP_S = 0.25
 LOUD_MIN_SPEECH = 0.3  # share of a window that must be the party's speech to measure it
 LATE_SHARE = 0.5  # at least this share of the escalation seconds in the last third, a calm first half
 MIN_WINDOWS = 8  # a party heard for less has no "usual" level to rise above
-QUIET_DB = 6.0  # a party this far below the other is hard to hear
+QUIET_DB = 8.0  # a party this far below the other is hard to hear
 QUIET_SNR_DB = 12.0
+RATE_SLOPE, RATE_OFFSET = 1.70, -1.50  # energy peaks/s -> syllables/s (bench/bench_moments.py)
+FAST_SYL_S, SLOW_SYL_S = 6.5, 3.0
 
 #: weight of each sub-score in the difficulty (sum 100); config.json may override any of them
 DEFAULT_WEIGHTS = {
@@ -85,7 +95,7 @@ DEFAULT_WEIGHTS = {
     "long_silence": 15.0,   # seconds of long silences in all, saturating at 20 s
     "non_talk": 5.0,        # share of the call nobody speaks, from 25 % to 60 %
     "quiet_party": 10.0,    # a party hard to hear
-    "speaking_rate": 5.0,   # someone very fast (> 5.5 syl/s) or very slow (< 2.5 syl/s)
+    "speaking_rate": 5.0,   # someone very fast (> 6.5 syl/s) or very slow (< 3 syl/s), estimated
     "length": 5.0,          # calls over 3 minutes, saturating at 15
 }
 
@@ -191,35 +201,63 @@ def _raw_activity(e: np.ndarray, floor: float) -> np.ndarray:
     return _hysteresis(e, on, off)
 
 
-def echo_coupling(e_self: np.ndarray, e_other: np.ndarray, other_floor: float) -> float | None:
-    """Median level of this channel relative to the other while only the other is loud, or None.
+def _delayed(x: np.ndarray, lag: int, *, tol: int = 2) -> np.ndarray:
+    """``max(x[i - lag - tol : i - lag + tol + 1])``: the other side's level ``lag`` frames ago, +-``tol``."""
+    shifted = np.concatenate([np.full(lag, -np.inf, dtype=np.float64), x.astype(np.float64)])[: len(x)]
+    return _running_max(shifted, back=tol, ahead=tol)
 
-    None when the other channel is never loud, or when the two are coupled
-    more tightly than an echo ever is (then it is one signal on both channels
-    and rejecting "echo" would erase real speech).
+
+def echo_model(e_self: np.ndarray, e_other: np.ndarray, other_floor: float) -> dict | None:
+    """How this channel follows the other while only the other speaks: delay, coupling and spread, or None.
+
+    The echo of a line is the other voice, attenuated and late. Over frames
+    where the other side speaks at its usual level or louder and clearly
+    dominates this channel, the delay (0-200 ms) is the one that makes this
+    channel follow the other most steadily, the coupling the median level
+    difference at that delay, and the spread (90th minus 50th percentile)
+    how far the echo wanders around it. None when the other side is never
+    loud, or the two are coupled more tightly than an echo ever is (then it
+    is one signal on both channels, and rejecting "echo" would erase speech).
     """
-    # frames where the other side speaks at its usual level or louder and clearly dominates this
-    # channel: what this channel holds then is the other's echo (or only this channel's noise)
     active = e_other > other_floor + 20.0
     if active.sum() < _frames(1.0):
         return None
-    loud = active & (e_other >= np.median(e_other[active])) & (e_other - e_self >= -ECHO_MAX_COUPLING_DB)
-    if loud.sum() < _frames(1.0):
+    dominated = active & (e_other >= np.median(e_other[active])) & (e_other - e_self >= -ECHO_MAX_COUPLING_DB)
+    if dominated.sum() < _frames(1.0):
         return None
-    c = float(np.median(e_self[loud] - e_other[loud]))
-    return c if c <= ECHO_MAX_COUPLING_DB else None
+    best = None
+    for lag in range(0, _frames(ECHO_MAX_DELAY_S) + 1, 2):
+        pred = _delayed(e_other, lag)
+        ok = dominated & np.isfinite(pred)
+        if ok.sum() < _frames(1.0):
+            continue
+        d = e_self[ok] - pred[ok]
+        c = float(np.median(d))
+        spread = float(np.percentile(d, 90) - c)
+        if best is None or spread < best["spread"]:
+            best = {"lag": lag, "coupling": c, "spread": spread}
+    if best is None or best["coupling"] > ECHO_MAX_COUPLING_DB:
+        return None
+    return best
 
 
 def _music(e: np.ndarray, active: np.ndarray) -> np.ndarray:
-    """Active stretches with no syllable rhythm: >= 4 s without a pause and energy steady within 4 dB."""
+    """Active stretches with no syllable rhythm: >= 4 s without a pause, and hardly ever a dip.
+
+    Speech, even fluent, dips 10 dB or more below its peaks between
+    syllables and words in a fifth of its frames (energy averaged over
+    100 ms); hold music and tones almost never do (measured: speech runs
+    0.12-0.66, a chord loop 0.03).
+    """
     out = np.zeros(len(e), dtype=bool)
-    k = _frames(0.05)
+    k = _frames(0.1)
     for a, b in _runs(_fill_gaps(active, _frames(0.15))):
         if b - a < _frames(MUSIC_MIN_S):
             continue
-        seg = e[a:b]
-        smooth = np.convolve(seg, np.ones(k) / k, mode="valid") if len(seg) > k else seg
-        if np.std(smooth) < MUSIC_MAX_STD_DB:
+        p = 10.0 ** (e[a:b].astype(np.float64) / 10.0)
+        sm = 10 * np.log10(np.convolve(p, np.ones(k) / k, mode="same") + 1e-15)
+        dips = float(np.mean(sm < np.percentile(sm, 90) - MUSIC_DIP_DB))
+        if dips < MUSIC_MAX_DIPS:
             out[a:b] = True
     return out
 
@@ -244,16 +282,22 @@ def speech_activity(f: Features) -> Activity:
     own = [r.copy() for r in raw]
     if C == 2:
         for c, o in ((0, 1), (1, 0)):
-            k = echo_coupling(e[c], e[o], floors[o])
-            coupling[c] = k
+            k = echo_model(e[c], e[o], floors[o])
+            coupling[c] = None if k is None else round(k["coupling"], 1)
             if k is not None:
-                # what the other side's voice explains on this channel, plus a margin: echo, not speech.
-                # The echo arrives late (line delay, reverberation), so the other side's loudest
-                # frame of the last 150 ms is what it is compared with
-                recent = _running_max(e[o], back=_frames(ECHO_LOOKBACK_S), ahead=_frames(0.02))
-                explained = (recent + k + ECHO_MARGIN_DB) >= e[c]
+                # what the other side's voice (at the echo's delay) explains on this channel, plus a
+                # margin over the echo's own spread: that is echo, not speech
+                margin = float(np.clip(k["spread"] + ECHO_MARGIN_DB, ECHO_MARGIN_MIN_DB, ECHO_MARGIN_MAX_DB))
+                explained = (_delayed(e[o], k["lag"]) + k["coupling"] + margin) >= e[c]
                 busy = _running_max(raw[o].astype(np.float32), back=_frames(ECHO_LOOKBACK_S), ahead=0) > 0
-                own[c] = raw[c] & ~(explained & busy)
+                echo = explained & busy
+                # decided per stretch, not per frame: a stretch of this channel's activity is its own
+                # speech when most of it stands clear of the echo (single frames scatter around it)
+                keep = np.zeros(T, dtype=bool)
+                for a_, b_ in _runs(raw[c]):
+                    if np.mean(~echo[a_:b_]) >= OWN_SHARE:
+                        keep[a_:b_] = ~echo[a_:b_] | ~busy[a_:b_]
+                own[c] = keep
     music = np.zeros(T, dtype=bool)
     speech = np.zeros((C, T), dtype=bool)
     for c in range(C):
@@ -287,7 +331,8 @@ def overtalk(act: Activity, f: Features) -> list[dict]:
     both = _fill_gaps(a & b, _frames(OVERTALK_MERGE_S))
     out = []
     for s, e in _runs(both):
-        overlap = int((a[s:e] & b[s:e]).sum())
+        # the region comes from turns; what counts is how long both really speak at once in it
+        overlap = int((act.speech[0][s:e] & act.speech[1][s:e]).sum())
         if overlap < _frames(OVERTALK_MIN_S):
             continue
         first = s + int(np.argmax(a[s:e] & b[s:e]))
@@ -377,7 +422,9 @@ def late_escalation(events: list[dict], *, duration_s: float) -> list[dict]:
     total = secs(esc)
     last = secs(esc, cut)
     early = secs(esc, 0.0, duration_s / 2)
-    if total < 1.5 or last / total < LATE_SHARE or early > 1.0:
+    # voices must rise: interruptions alone, however late, are not an escalation
+    raised_late = secs([m for m in esc if m["kind"] == "raised_voice"], cut)
+    if total < 1.5 or last / total < LATE_SHARE or early > 1.0 or raised_late < 1.0:
         return []
     late = [m for m in esc if m["end_s"] > cut]
     who: dict = {}
@@ -392,10 +439,13 @@ def late_escalation(events: list[dict], *, duration_s: float) -> list[dict]:
 
 
 def speaking_rate(e: np.ndarray, speech: np.ndarray) -> float | None:
-    """Syllable nuclei per second of speech: peaks of the smoothed energy, >= 3 dB prominent, >= 0.12 s apart.
+    """Estimated syllables per second of speech, or None under 5 s of speech.
 
-    A coarse estimate (no speech recognition): measured in
-    ``bench/bench_moments.py`` against speech of known rate.
+    Peaks of the smoothed energy (>= 3 dB prominent, >= 0.12 s apart) per
+    second of speech, mapped to syllables by a line fitted on four TTS voices
+    at three known rates (``bench/bench_moments.py``: Spearman 0.85, mean
+    error 0.7 syllables/s on the fit itself). A coarse figure, not a count:
+    energy peaks merge in fast speech, so fast speakers are underestimated.
     """
     talk = speech.sum() * HOP_S
     if talk < 5.0:
@@ -416,7 +466,7 @@ def speaking_rate(e: np.ndarray, speech: np.ndarray) -> float | None:
             if seg[i] - max(lo, hi) >= 3.0 and i - last >= gap:
                 peaks += 1
                 last = i
-    return round(peaks / talk, 2)
+    return round(float(RATE_SLOPE * peaks / talk + RATE_OFFSET), 2)
 
 
 def signals(f: Features, act: Activity, moments: list[dict]) -> dict:
@@ -532,10 +582,12 @@ def difficulty(sig: dict, moments: list[dict], *, weights: dict | None = None) -
         if rate is None:
             continue
         name = {"caller": "the caller", "agent": "the agent"}.get(party, "someone")
-        if rate > 5.5:
-            parts.append((w["speaking_rate"] * _sat(rate, 5.5, 7.0), f"{name} speaks fast ({rate:.1f} syllables/s)"))
-        elif rate < 2.5:
-            parts.append((w["speaking_rate"] * _sat(-rate, -2.5, -1.5), f"{name} speaks slowly ({rate:.1f} syllables/s)"))
+        if rate > FAST_SYL_S:
+            parts.append((w["speaking_rate"] * _sat(rate, FAST_SYL_S, FAST_SYL_S + 1.5),
+                          f"{name} speaks fast (about {rate:.1f} syllables/s)"))
+        elif rate < SLOW_SYL_S:
+            parts.append((w["speaking_rate"] * _sat(-rate, -SLOW_SYL_S, -SLOW_SYL_S + 1.0),
+                          f"{name} speaks slowly (about {rate:.1f} syllables/s)"))
     if sig["duration_s"] > 180:
         parts.append((w["length"] * _sat(sig["duration_s"], 180, 900), f"long call ({_mmss(sig['duration_s'])})"))
     parts = [p for p in parts if p[0] > 0 and p[1]]
