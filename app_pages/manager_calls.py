@@ -1,5 +1,7 @@
 """Manager: browse calls, see the waveform, choose a range, listen, cut a clip, note an objection."""
 
+import datetime as dt
+
 import altair as alt
 import numpy as np
 import pandas as pd
@@ -9,43 +11,96 @@ from app_pages import _ui
 from clipkit import access
 from clipkit.audio import ChannelMap
 from clipkit.consent import PURPOSES
+from clipkit.errors import ClipkitError
 
 user, home, db = _ui.context()
 st.title("Calls & cutting")
 
 PER_PAGE = 25
 
-# ---------------------------------------------------------------- pick a call
+# ---------------------------------------------------------------- the ranked list of calls
+MOMENT_NAMES = {"overtalk": "overtalk", "long_silence": "long silence", "raised_voice": "raised voice",
+                "late_escalation": "late escalation"}
+MOMENT_COLORS = {"overtalk": "#e37400", "long_silence": "#5f6368", "raised_voice": "#d93025",
+                 "late_escalation": "#9334e6"}
+SORTS = {"difficulty": "Hardest first", "recorded": "Newest first", "id": "Last imported first"}
+
 with _ui.fatal():
-    total = access.list_recordings(db, user, limit=0)[1]
+    agent_rows = access.agents(db, user)
+    f1, f2, f3, f4, f5, f6 = st.columns([2, 2, 2, 2, 2, 1])
+    sort = f1.selectbox("Sort", list(SORTS), format_func=SORTS.get, key="calls_sort")
+    agent_pick = f2.selectbox("Agent", [None] + [a["ref"] for a in agent_rows], key="calls_agent",
+                              format_func=lambda r: "(any)" if r is None else next(
+                                  f"{a['label']} ({a['calls']} calls)" for a in agent_rows if a["ref"] == r))
+    dates = f3.date_input("Recorded between", value=(), key="calls_dates")
+    min_diff = f4.slider("Difficulty at least", 0, 100, 0, key="calls_min_difficulty")
+    moment_pick = f5.selectbox("With a moment", [None] + list(MOMENT_NAMES), key="calls_moment",
+                               format_func=lambda k: "(any)" if k is None else MOMENT_NAMES[k])
+    no_clips = f6.checkbox("No clips yet", key="calls_no_clips")
+    since = until = None
+    if isinstance(dates, (tuple, list)) and len(dates) == 2:
+        since = dates[0].isoformat()
+        until = (dates[1] + dt.timedelta(days=1)).isoformat()
+    filters = dict(sort=sort, agent_ref=agent_pick, min_difficulty=min_diff or None, moment=moment_pick,
+                   no_clips=no_clips, since=since, until=until)
+    total = access.ranked_calls(db, home, user, limit=0, **filters)[1]
     if total == 0:
-        st.info("No calls yet. Import some on the *Import calls* page.")
+        st.info("No calls match." if access.list_recordings(db, user, limit=0)[1] else
+                "No calls yet. Import some on the *Import calls* page.")
         st.stop()
     offset = _ui.paginate(total, per_page=PER_PAGE, key="calls_page")
-    recs, _ = access.list_recordings(db, user, limit=PER_PAGE, offset=offset)
-
-    def _label(r: dict) -> str:
-        return (f"#{r['id']} · {r['recorded_at'][:16].replace('T', ' ')} · {_ui.fmt_s(r['duration_s'])} · "
-                f"caller {r['caller_label']} · agent {r['agent_label']} · {r['clip_count']} clips")
-
+    recs, _ = access.ranked_calls(db, home, user, limit=PER_PAGE, offset=offset, **filters)
     by_id = {r["id"]: r for r in recs}
-    wanted = st.session_state.get("calls_recording")
-    if wanted not in by_id:
-        st.session_state.pop("calls_recording", None)
-    rid = st.selectbox("Call", list(by_id), format_func=lambda i: _label(by_id[i]), key="calls_recording")
+
+table = pd.DataFrame([{
+    "call": r["id"],
+    "difficulty": r["difficulty"],
+    "why": "; ".join(r["reasons"][:2]) if r["reasons"] else ("not analysed yet" if r["difficulty"] is None else ""),
+    "recorded": r["recorded_at"][:16].replace("T", " "),
+    "agent": r["agent_label"],
+    "length": _ui.fmt_s(r["duration_s"])[:-3],
+    "clips": r["clip_count"],
+} for r in recs])
+picked = st.dataframe(
+    table, hide_index=True, key="calls_table", on_select="rerun", selection_mode="single-row",
+    column_config={"difficulty": st.column_config.ProgressColumn("difficulty", min_value=0, max_value=100,
+                                                                 format="%.0f")},
+)
+st.caption(f"{total} call{'s' if total != 1 else ''} · showing {offset + 1}–{offset + len(recs)} · "
+           "select a row to open the call")
+rows_picked = (getattr(picked, "selection", None) or {}).get("rows", []) if picked is not None else []
+if rows_picked:
+    st.session_state["calls_recording"] = recs[rows_picked[0]]["id"]
+wanted = st.session_state.get("calls_recording")
+if wanted not in by_id:
+    st.session_state["calls_recording"] = recs[0]["id"]
+
+with _ui.fatal():
+    rid = st.selectbox("Open call", list(by_id), key="calls_recording",
+                       format_func=lambda i: f"#{i} · {by_id[i]['recorded_at'][:16].replace('T', ' ')} · "
+                                             f"difficulty {'–' if by_id[i]['difficulty'] is None else round(by_id[i]['difficulty'])}")
     rec = by_id[rid]
     duration = float(rec["duration_s"])
     cmap = ChannelMap.from_text(rec["channel_map"])
+    found = access.call_moments(db, user, rid)
 
     st.caption(
         f"Length {_ui.fmt_s(duration)} · "
         + ("mixed (both voices on every channel)" if cmap.mixed
            else f"{rec['channels']} channels: caller on {cmap.caller}, agent on {cmap.agent}")
+        + f" · caller {_ui.plain(rec['caller_label'])} · agent {_ui.plain(rec['agent_label'])}"
         + f" · legal basis: {rec['basis'].replace('_', ' ')} · keep until {rec['retention_until'][:10]}"
         + (f" · notice: {_ui.plain(rec['notice'])}" if rec.get("notice") else "")
     )
     if rec.get("hold_reason"):
         st.warning(f"Legal hold: {_ui.plain(rec['hold_reason'])}")
+    moments = (found or {}).get("moments", [])
+    if found is None:
+        st.caption("This call has not been analysed yet.")
+    elif found["reasons"]:
+        st.markdown(f"**Difficulty {found['difficulty']:.0f}** — " + "; ".join(_ui.plain(x) for x in found["reasons"]))
+    else:
+        st.markdown(f"**Difficulty {found['difficulty']:.0f}** — nothing stands out in this call.")
 
     # ------------------------------------------------------------ range state (slider <-> numbers)
     k_range, k_start, k_end = f"cut_range_{rid}", f"cut_start_{rid}", f"cut_end_{rid}"
@@ -62,6 +117,20 @@ with _ui.fatal():
         a = min(max(float(st.session_state[k_start]), 0.0), duration)
         b = min(max(float(st.session_state[k_end]), 0.0), duration)
         st.session_state[k_range] = (min(a, b), max(a, b))
+
+    asked = st.session_state.pop("calls_cut_request", None)
+    if asked and asked[0] == rid:
+        # "Cut around this moment": the range is set here, before its widgets are drawn
+        m = asked[1]
+        try:
+            a_, b_ = access.cut_range(db, user, rid, start_s=m["start_s"], end_s=m["end_s"])
+        except ClipkitError as e:
+            st.session_state["calls_cut_error"] = str(e)
+        else:
+            st.session_state[k_start], st.session_state[k_end] = a_, b_
+            st.session_state[k_range] = (a_, b_)
+            st.session_state["cut_title"] = f"{MOMENT_NAMES[m['kind']].capitalize()} at {_ui.fmt_s(m['start_s'])}"
+            st.session_state["calls_cut_from"] = m["kind"]
 
     start_s, end_s = float(st.session_state[k_start]), float(st.session_state[k_end])
 
@@ -84,7 +153,21 @@ with _ui.fatal():
     )
     sel = alt.Chart(pd.DataFrame({"a": [min(start_s, end_s)], "b": [max(start_s, end_s)]})).mark_rect(
         opacity=0.18, color="orange").encode(x="a:Q", x2="b:Q")
-    st.altair_chart(alt.layer(sel, area).properties(height=200), height=220, key=f"wave_{rid}")
+    layers = [sel, area]
+    if moments:
+        # each moment as a band: the caller's above the line, the agent's below, the whole call's across
+        bands = pd.DataFrame([{
+            "a": m["start_s"], "b": m["end_s"], "moment": MOMENT_NAMES[m["kind"]],
+            "lo": 0.0 if m["party"] == "caller" else -1.0, "hi": 0.0 if m["party"] == "agent" else 1.0,
+        } for m in moments])
+        layers.insert(0, alt.Chart(bands).mark_rect(opacity=0.22).encode(
+            x="a:Q", x2="b:Q", y="lo:Q", y2="hi:Q",
+            color=alt.Color("moment:N", scale=alt.Scale(domain=[MOMENT_NAMES[k] for k in MOMENT_COLORS],
+                                                         range=list(MOMENT_COLORS.values())),
+                            legend=alt.Legend(orient="bottom", title=None)),
+            tooltip=["moment", "a", "b"]))
+    st.altair_chart(alt.layer(*layers).resolve_scale(color="independent").properties(height=200), height=240,
+                    key=f"wave_{rid}")
 
     # ------------------------------------------------------------ range inputs
     st.slider("Range (seconds)", min_value=0.0, max_value=duration, step=0.01, key=k_range,
@@ -96,6 +179,26 @@ with _ui.fatal():
                     on_change=_from_numbers)
     start_s, end_s = float(st.session_state[k_start]), float(st.session_state[k_end])
     c3.metric("Selected", f"{max(0.0, end_s - start_s):.2f} s")
+
+    if moments:
+        def _cut_around(m: dict) -> None:
+            # a callback runs before the next run, without its database: it only asks; the run answers
+            st.session_state["calls_cut_request"] = (rid, m)
+
+        with st.expander(f"Moments in this call ({len(moments)})", expanded=True):
+            for i, m in enumerate(moments):
+                c1, c2 = st.columns([5, 1])
+                who = {"caller": "caller", "agent": "agent"}.get(m["party"], "both")
+                c1.markdown(f"**{_ui.fmt_s(m['start_s'])}–{_ui.fmt_s(m['end_s'])}** · {MOMENT_NAMES[m['kind']]}"
+                            f" · {who}" + (" · hold music" if m.get("music") else ""))
+                c2.button("Cut around this moment", key=f"moment_cut_{rid}_{i}", icon=":material/content_cut:",
+                          on_click=_cut_around, args=(m,))
+        err = st.session_state.pop("calls_cut_error", None)
+        if err:
+            st.error(_ui.plain(err))
+        if st.session_state.pop("calls_cut_from", None):
+            st.info("The range now spans the moment with a few seconds around it, from pause to pause. "
+                    "Listen to it first, then cut the clip below.")
 
     reason = st.text_input("Why are you listening? (logged with every play of raw audio)",
                            value="Choosing a training clip", key="listen_reason")

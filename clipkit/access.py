@@ -138,6 +138,54 @@ def list_recordings(db: Database, user: User, *, limit: int = 50, offset: int = 
     return rows, total
 
 
+def ranked_calls(
+    db: Database, home: Home, user: User, *, sort: str = "difficulty", agent_ref: str | None = None,
+    min_difficulty: float | None = None, moment: str | None = None, no_clips: bool = False,
+    since: str | None = None, until: str | None = None, limit: int = 25, offset: int = 0,
+) -> tuple[list[dict], int]:
+    """Calls with their difficulty, reasons and moment kinds, filtered and sorted (see :func:`clipkit.analysis.ranked`).
+
+    Rows carry the parties' labels (and an agent's display name), never identifiers.
+    """
+    require(db, user, "recordings")
+    rows, total = analysis.ranked(db, home, sort=sort, min_difficulty=min_difficulty, moment=moment,
+                                  no_clips=no_clips, since=since, until=until, limit=limit, offset=offset,
+                                  agent_ref=agent_ref)
+    for r in rows:
+        for party in ("caller", "agent"):
+            try:
+                r[f"{party}_label"] = parties.get(db, r[f"{party}_ref"])["label"]
+            except NotFound:
+                r[f"{party}_label"] = "(erased)"
+    return rows, total
+
+
+def agents(db: Database, user: User) -> list[dict]:
+    """The agents heard in the library: ``[{"ref", "label", "calls"}]``, most calls first."""
+    require(db, user, "recordings")
+    return list(db.query(
+        """SELECT p.ref, p.label, count(*) AS calls FROM recordings r JOIN parties p ON p.ref = r.agent_ref
+           GROUP BY p.ref ORDER BY calls DESC, p.label"""))
+
+
+def call_moments(db: Database, user: User, recording_id: int) -> dict | None:
+    """A call's analysis (difficulty, reasons, signals, stale) and its moments, or None when not analysed."""
+    require(db, user, "recordings")
+    found = analysis.analysis_of(db, recording_id)
+    if found is None:
+        library.get_recording(db, recording_id)  # NotFound for an unknown call
+        return None
+    found["moments"] = analysis.moments_of(db, recording_id)["moments"]
+    return found
+
+
+def cut_range(db: Database, user: User, recording_id: int, *, start_s: float, end_s: float,
+              context_s: float = 3.0) -> tuple[float, float]:
+    """A range around a moment, with context, snapped to pauses (see :func:`clipkit.analysis.cut_around`)."""
+    require(db, user, "clips.edit")
+    return analysis.cut_around(db, recording_id, start_s=start_s, end_s=end_s, context_s=context_s)
+
+
 def get_recording(db: Database, user: User, recording_id: int) -> dict:
     require(db, user, "recordings")
     return library.get_recording(db, recording_id)

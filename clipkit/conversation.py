@@ -6,7 +6,7 @@ so every rule is testable on generated arrays and the same function runs in
 a process pool or on a Dask worker.
 
 Speech activity (per party, stereo)
-    Band energy (250-3800 Hz) of 20 ms frames every 10 ms against the
+    Band energy (250-3800 Hz) of 32 ms frames every 20 ms against the
     channel's own noise floor (its 10th percentile), with hysteresis (on at
     +10 dB, off at +6 dB) and gaps under 0.2 s filled. The other party's echo
     — real lines carry it 20-35 dB down — is rejected by measuring the
@@ -54,10 +54,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 ANALYZER_VERSION = "conversation-1"
-HOP_S = 0.01
+HOP_S = 0.02
 KINDS = ("overtalk", "long_silence", "raised_voice", "late_escalation")
 
 FLOOR_PERCENTILE = 10
+DIGITAL_SILENCE_DB = -100.0
 ON_DB, OFF_DB = 10.0, 6.0
 MIN_LEVEL_DB = -65.0  # nothing quieter than this is speech, whatever the floor
 FILL_GAP_S = 0.2
@@ -107,7 +108,7 @@ class Features:
     Parameters
     ----------
     energy_db : np.ndarray, shape (channels, T), float32
-        Band energy (250-3800 Hz) of each 20 ms frame, dB re full scale.
+        Band energy (250-3800 Hz) of each 32 ms frame, dB re full scale.
     f0 : np.ndarray, shape (channels, T), float32
         Fundamental frequency in Hz, NaN where unvoiced or not measured.
     channels : str
@@ -168,6 +169,10 @@ def _t(frame: int) -> float:
     return round(frame * HOP_S, 2)
 
 
+def _round(x: float) -> float:
+    return round(float(x), 2)
+
+
 # ---------------------------------------------------------------- speech activity
 
 
@@ -190,9 +195,13 @@ def _hysteresis(e: np.ndarray, on: float, off: float) -> np.ndarray:
 
 
 def noise_floor(e: np.ndarray) -> float:
-    """A channel's noise floor: the 10th percentile of its frame energies (dB)."""
-    finite = e[np.isfinite(e)]
-    return float(np.percentile(finite, FLOOR_PERCENTILE)) if len(finite) else -120.0
+    """A channel's noise floor: the 10th percentile of its frame energies (dB), digital silence left out.
+
+    A muted stretch (hold, a dropout) is exact zeros; counted, it would put
+    the floor at -120 dB and make the line's own hiss look like speech.
+    """
+    live = e[np.isfinite(e) & (e > DIGITAL_SILENCE_DB)]
+    return float(np.percentile(live, FLOOR_PERCENTILE)) if len(live) else -120.0
 
 
 def _raw_activity(e: np.ndarray, floor: float) -> np.ndarray:
@@ -201,7 +210,7 @@ def _raw_activity(e: np.ndarray, floor: float) -> np.ndarray:
     return _hysteresis(e, on, off)
 
 
-def _delayed(x: np.ndarray, lag: int, *, tol: int = 2) -> np.ndarray:
+def _delayed(x: np.ndarray, lag: int, *, tol: int = 1) -> np.ndarray:
     """``max(x[i - lag - tol : i - lag + tol + 1])``: the other side's level ``lag`` frames ago, +-``tol``."""
     shifted = np.concatenate([np.full(lag, -np.inf, dtype=np.float64), x.astype(np.float64)])[: len(x)]
     return _running_max(shifted, back=tol, ahead=tol)
@@ -226,7 +235,7 @@ def echo_model(e_self: np.ndarray, e_other: np.ndarray, other_floor: float) -> d
     if dominated.sum() < _frames(1.0):
         return None
     best = None
-    for lag in range(0, _frames(ECHO_MAX_DELAY_S) + 1, 2):
+    for lag in range(0, _frames(ECHO_MAX_DELAY_S) + 1):
         pred = _delayed(e_other, lag)
         ok = dominated & np.isfinite(pred)
         if ok.sum() < _frames(1.0):

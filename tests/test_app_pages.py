@@ -536,3 +536,41 @@ def test_titles_tags_and_notes_are_shown_as_text_never_as_markdown(app_home):
     ok(at.run())
     heads = " ".join(h.value for h in at.subheader) + " ".join(m.value for m in at.markdown)
     assert "\\!\\[beacon\\]" in heads and "![beacon]" not in heads
+
+
+# ---------------------------------------------------------------- the ranked list of calls and its moments
+
+
+def test_calls_are_ranked_and_a_moment_prefills_the_cut(app_home, tmp_path):
+    from clipkit import analysis
+    from conftest import call
+
+    db, home = app_home["db"], app_home["home"]
+    y = call(30.0, seed=11)
+    y[int(10 * 8000):int(18 * 8000)] = 0.0  # eight seconds nobody speaks
+    path = tmp_path / "pause.wav"
+    sf.write(str(path), y, 8000, subtype="PCM_16")
+    (res,) = library.import_recordings(db, home, [path], caller="06-44444444", agent="E-0009", actor="manager")
+    analysis.analyze_recordings(db, home, workers=1)
+    at = ok(app("manager"))
+    table = at.dataframe[0].value
+    assert list(table["call"])[0] == res.id  # hardest first: the one with a long silence
+    assert "silence" in table["why"].iloc[0]
+    assert at.selectbox(key="calls_recording").value == res.id
+    ok(at.button(key=f"moment_cut_{res.id}_0").click().run())
+    start, end = at.number_input(key=f"cut_start_{res.id}").value, at.number_input(key=f"cut_end_{res.id}").value
+    assert start < 10.5 and end > 17.5 and end - start < 16  # the silence, with context, pause to pause
+    assert at.text_input(key="cut_title").value.startswith("Long silence at")
+    at.text_input(key="cut_tags").input("silence")
+    ok(at.button(key="cut_submit").click().run())
+    assert not errors(at), errors(at)
+    clip = library.get_clip(db, at.session_state["clips_selected"])
+    assert (clip["start_s"], clip["end_s"]) == (round(start, 3), round(end, 3))
+    # filters: a moment kind no call has, and "no clips yet"
+    at.selectbox(key="calls_moment").set_value("raised_voice")
+    ok(at.run())
+    assert any("No calls match" in i.value for i in at.info)
+    at.selectbox(key="calls_moment").set_value(None)
+    at.checkbox(key="calls_no_clips").check()
+    ok(at.run())
+    assert any("No calls match" in i.value for i in at.info)  # every call has a clip now

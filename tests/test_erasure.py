@@ -429,7 +429,7 @@ def test_erasure_and_purge_reach_exports_and_bundles_wherever_clipkit_wrote_them
     assert_nothing_of_anna_left(home, world)
     # the records stay (for recall: the recipients' copies are beyond reach), marked as deleted here
     assert db.execute("SELECT count(*) FROM export_items WHERE erased_at IS NOT NULL").fetchone()[0] == 2
-    assert [r["export_id"] for r in export.recalls(db)] == sorted({outside["export_id"], inside["export_id"]})
+    assert {r["export_id"] for r in export.recalls(db)} == {outside["export_id"], inside["export_id"]}
     # purge reaches Bob's copies once his call is past retention
     res = retention.purge(db, home, now="2099-01-01T00:00:00+00:00", actor="o")
     assert res["deleted"] and not bob_file.exists() and not Path(bob_bundle["path"]).exists()
