@@ -36,7 +36,11 @@ PAGES: dict[str, list[PageSpec]] = {
     "manager": [
         PageSpec("app_pages/manager_calls.py", "Calls & cutting", ":material/graphic_eq:", "calls"),
         PageSpec("app_pages/manager_clips.py", "Clips", ":material/content_cut:", "clips"),
+        PageSpec("app_pages/manager_coaching.py", "Coaching", ":material/record_voice_over:", "coaching"),
         PageSpec("app_pages/manager_import.py", "Import calls", ":material/upload_file:", "import"),
+    ],
+    "agent": [
+        PageSpec("app_pages/agent_reviews.py", "My reviews", ":material/forum:", "my-reviews"),
     ],
     "trainer": [
         PageSpec("app_pages/trainer_library.py", "Training library", ":material/school:", "library"),

@@ -52,3 +52,15 @@ if d["requests_due"]:
         hide_index=True, key="dash_requests")
 else:
     st.caption("No open requests.")
+
+st.subheader("Coaching reviews")
+with _ui.errors():
+    months = access.review_counts(db, user)
+    if months:
+        st.caption("How many reviews were shared with agents, played and acknowledged each month, and how many "
+                   "plays the policy refused (for example after a caller objected to quality use). Comments stay "
+                   "between supervisor and agent and are not shown here.")
+        st.dataframe(pd.DataFrame(months).rename(columns={"refused_plays": "refused plays"}), hide_index=True,
+                     key="dash_reviews")
+    else:
+        st.caption("No coaching reviews were shared or played in the last 12 months.")

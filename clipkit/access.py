@@ -8,6 +8,10 @@ written to the log under the user's name.
 
 Roles
 -----
+agent
+    Reads the coaching reviews shared with them (never a draft, never
+    another agent's), hears their own call with the caller anonymized, and
+    acknowledges with a reply. Nothing else.
 manager
     Imports calls, listens to raw audio (each play logged with a reason),
     cuts, redacts, anonymizes and approves clips, records an objection heard
@@ -34,14 +38,14 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from . import (analysis, audio, auditlog, consent, erasure, export, library, merge, notes, parties, rendering, requests,
+from . import (analysis, audio, auditlog, coaching, consent, erasure, export, library, merge, notes, parties, rendering, requests,
                retention)
 from .db import transaction
 from .errors import BadInput, Forbidden, NotFound, PolicyRefusal
 from .home import Home
 from .users import ROLES, User, active_user
 
-MANAGER, TRAINER, COMPLIANCE = "manager", "trainer", "compliance"
+MANAGER, TRAINER, COMPLIANCE, AGENT = "manager", "trainer", "compliance", "agent"
 
 # action -> roles allowed, and what a refused user is told
 PERMISSIONS: dict[str, tuple[frozenset, str]] = {
@@ -66,6 +70,12 @@ PERMISSIONS: dict[str, tuple[frozenset, str]] = {
     "erasure": (frozenset({COMPLIANCE}), "erase personal data"),
     "retention": (frozenset({COMPLIANCE}), "manage retention and legal holds"),
     "dashboard": (frozenset({COMPLIANCE}), "see the compliance dashboard"),
+    "coaching.manage": (frozenset({MANAGER}), "create, comment, score or share coaching reviews"),
+    "coaching.play": (frozenset({MANAGER, AGENT}), "listen to coaching reviews"),
+    "coaching.own": (frozenset({AGENT}), "read and acknowledge your own coaching reviews"),
+    "coaching.read": (frozenset({MANAGER, AGENT}), "read coaching reviews"),
+    "coaching.counts": (frozenset({COMPLIANCE}), "see how many coaching reviews were shared and played"),
+    "agents.label": (frozenset({MANAGER}), "name agents"),
 }
 
 # how much raw audio one request may return (a 4-hour call is ~460 MB as WAV)
@@ -84,7 +94,8 @@ def require(db: Database, user: User, action: str) -> User:
     user = active_user(db, user)
     if user.role not in roles:
         allowed_roles = " or ".join(r for r in ROLES if r in roles)
-        raise Forbidden(f"a {user.role} may not {what}; this needs the {allowed_roles} role")
+        article = "an" if user.role[:1] in "aeiou" else "a"
+        raise Forbidden(f"{article} {user.role} may not {what}; this needs the {allowed_roles} role")
     return user
 
 
@@ -764,6 +775,128 @@ def purge(db: Database, home: Home, user: User, *, dry_run: bool = False) -> dic
     """Delete recordings past retention and not on hold (or, with ``dry_run``, list them)."""
     user = require(db, user, "retention")
     return retention.purge(db, home, dry_run=dry_run, actor=user.name)
+
+
+# ---------------------------------------------------------------- coaching (manager, agent)
+
+
+def _own_agent_ref(db: Database, user: User) -> str | None:
+    from .users import agent_ref_of
+
+    return agent_ref_of(db, user) if user.role == AGENT else None
+
+
+def label_agent(db: Database, home: Home, user: User, *, identifier: str, name: str) -> dict:
+    """Give an agent the display name managers know them by (see :func:`clipkit.coaching.label_agent`)."""
+    user = require(db, user, "agents.label")
+    return coaching.label_agent(db, home, identifier, name, actor=user.name)
+
+
+def coaching_overview(db: Database, home: Home, user: User, *, month: str, per_agent: int = 3) -> list[dict]:
+    """Per agent with calls in ``month``: calls, reviews by status, and how far from ``per_agent`` they are."""
+    require(db, user, "coaching.manage")
+    month = coaching.check_month(month)
+    rows = []
+    for ref, calls in db.execute(
+        "SELECT agent_ref, count(*) FROM recordings WHERE substr(recorded_at, 1, 7) = ? GROUP BY agent_ref", [month]):
+        by = {s: 0 for s in coaching.STATUSES}
+        for st_, n in db.execute("SELECT status, count(*) FROM reviews WHERE agent_ref = ? AND month = ? "
+                                 "GROUP BY status", [ref, month]):
+            by[st_] = n
+        done = sum(by.values())
+        rows.append({"agent_ref": ref, "agent": coaching.agent_name(db, ref), "calls": calls, "target": per_agent,
+                     "reviews": done, "missing": max(0, per_agent - done), **by})
+    return sorted(rows, key=lambda r: r["agent"])
+
+
+def sample_reviews(db: Database, home: Home, user: User, *, month: str, per_agent: int,
+                   difficult_share: float = 0.5, seed: int | None = None) -> dict:
+    user = require(db, user, "coaching.manage")
+    return coaching.sample(db, home, month=month, per_agent=per_agent, difficult_share=difficult_share, seed=seed,
+                           actor=user.name)
+
+
+def create_review(db: Database, home: Home, user: User, recording_id: int, *, start_s: float | None = None,
+                  end_s: float | None = None) -> dict:
+    user = require(db, user, "coaching.manage")
+    return coaching.create_review(db, home, recording_id, start_s=start_s, end_s=end_s, reviewer=user.name)
+
+
+def list_reviews(db: Database, user: User, *, agent_ref: str | None = None, status: str | None = None,
+                 month: str | None = None) -> list[dict]:
+    """Reviews a manager may see (all), or an agent's own shared ones (never drafts)."""
+    user = require(db, user, "coaching.read")
+    if user.role == AGENT:
+        return coaching.listing(db, agent_ref=_own_agent_ref(db, user), status=status, month=month,
+                                statuses=("shared", "acknowledged", "closed"))
+    return coaching.listing(db, agent_ref=agent_ref, status=status, month=month)
+
+
+def get_review(db: Database, user: User, review_id: int) -> dict:
+    """One review with comments and scores: any for a manager, an agent's own shared one for that agent.
+
+    An agent asking for a draft or another agent's review is told it does not exist.
+    """
+    user = require(db, user, "coaching.read")
+    r = coaching.get(db, review_id)
+    if user.role == AGENT and (r["agent_ref"] != _own_agent_ref(db, user) or r["status"] == "draft"):
+        raise NotFound(f"no review {review_id} of yours")
+    return r
+
+
+def comment_review(db: Database, user: User, review_id: int, *, at_s: float, text: str) -> dict:
+    user = require(db, user, "coaching.manage")
+    return coaching.comment(db, review_id, at_s=at_s, text=text, author=user.name)
+
+
+def score_review(db: Database, home: Home, user: User, review_id: int, values: dict, *,
+                 overall_note: str | None = None) -> dict:
+    user = require(db, user, "coaching.manage")
+    return coaching.score(db, home, review_id, values, actor=user.name, overall_note=overall_note)
+
+
+def share_review(db: Database, home: Home, user: User, review_id: int) -> dict:
+    user = require(db, user, "coaching.manage")
+    return coaching.share(db, home, review_id, actor=user.name)
+
+
+def close_review(db: Database, user: User, review_id: int) -> dict:
+    user = require(db, user, "coaching.manage")
+    return coaching.close(db, review_id, actor=user.name)
+
+
+def review_audio(db: Database, home: Home, user: User, review_id: int, *, reader: Callable | None = None) -> bytes:
+    """What this user hears of a review: the caller anonymized, the agent as they spoke (logged, refusals too).
+
+    Returns the rendering plus a per-response nonce (:func:`clipkit.audio.with_nonce`).
+
+    Raises
+    ------
+    PolicyRefusal
+        With every reason (objection to quality use, audio gone, retention, agent disabled, not shared,
+        not theirs).
+    """
+    user = require(db, user, "coaching.play")
+    data = coaching.play(db, home, review_id, role=user.role, actor=user.name,
+                         viewer_agent_ref=_own_agent_ref(db, user), reader=reader)
+    return audio.with_nonce(data)
+
+
+def acknowledge_review(db: Database, user: User, review_id: int, *, reply: str | None = None) -> dict:
+    user = require(db, user, "coaching.own")
+    return coaching.acknowledge(db, review_id, agent_ref=_own_agent_ref(db, user), actor=user.name, reply=reply)
+
+
+def scorecard(db: Database, home: Home, user: User) -> dict:
+    """The scorecard's criteria and scale (``config.json``)."""
+    require(db, user, "coaching.read")
+    return coaching.scorecard(home)
+
+
+def review_counts(db: Database, user: User, *, months: int = 12) -> list[dict]:
+    """Per month: reviews shared, played, acknowledged and refused plays; no comment ever."""
+    require(db, user, "coaching.counts")
+    return coaching.counts(db, months=months)
 
 
 # ---------------------------------------------------------------- dashboard

@@ -566,19 +566,27 @@ def _password_from_stdin(flag: bool) -> str | None:
 @user_group.command(name="add")
 @global_options
 @click.argument("name")
-@click.option("--role", required=True, type=click.Choice(["manager", "trainer", "compliance"]))
+@click.option("--role", required=True, type=click.Choice(["manager", "trainer", "compliance", "agent"]))
+@click.option("--agent", "agent_id", default=None, help="For --role agent: the agent's identifier (employee id).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
 @click.option("--actor", default=None)
 @_run(lambda p: f"Created user {p['name']} ({p['role']})"
       + (f"\nPassword (shown once): {p['password']}" if p.get("password") else ""))
-def user_add(name, role, password_stdin, actor):
+def user_add(name, role, agent_id, password_stdin, actor):
     """Create an account; prints a generated password unless --password-stdin."""
-    from . import users
+    from . import coaching, users
+    from .errors import BadInput
 
     given = _password_from_stdin(password_stdin)
     home = _home()
     with _db(home) as db:
-        password = users.add_user(db, name, role=role, password=given, actor=actor or _default_actor())
+        if role == "agent":
+            password = coaching.add_agent_account(db, home, name, agent=agent_id, password=given,
+                                                  actor=actor or _default_actor())
+        elif agent_id is not None:
+            raise BadInput("--agent goes with --role agent only")
+        else:
+            password = users.add_user(db, name, role=role, password=given, actor=actor or _default_actor())
         info = users.get_user_info(db, name)
     out = {"name": info["name"], "role": info["role"]}
     if given is None:
@@ -1003,7 +1011,7 @@ def _status_human(p: dict) -> str:
 @cli.group(name="party", cls=_Group)
 @global_options
 def party_group():
-    """Parties (callers and agents): join two that are one person."""
+    """Parties (callers and agents): name an agent, join two parties that are one person."""
 
 
 def _merge_human(p: dict) -> str:
@@ -1015,6 +1023,21 @@ def _merge_human(p: dict) -> str:
         if r["exports"]:
             line += f"\n{len(r['exports'])} earlier export(s) contained them: run 'clipkit recalls'"
     return line
+
+
+@party_group.command(name="label")
+@global_options
+@click.option("--agent", "agent_id", required=True, help="The agent's identifier (employee id).")
+@click.option("--name", required=True, help='How managers see the agent, e.g. "Sanne (team B)".')
+@click.option("--actor", default=None)
+@_run(lambda p: f"Agent {p['label']} is now shown as {p['name']}")
+def party_label(agent_id, name, actor):
+    """Give an agent a display name (agents are staff; callers are never named)."""
+    from . import coaching
+
+    home = _home()
+    with _db(home) as db:
+        return coaching.label_agent(db, home, agent_id, name, actor=actor or _default_actor())
 
 
 @party_group.command(name="merge")
@@ -1183,6 +1206,212 @@ def _recalls_human(p: dict) -> str:
         lines += [f"  clip {f['clip_id']}: {f['file']}  sha256 {f['sha256']}  ({f.get('reason_text') or 'withdrawn'})"
                   for f in r["files"]]
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- coaching reviews
+
+
+def _review_line(r: dict) -> str:
+    return (f"{r['id']:>5}  {r['month']}  call {r['recording_id']:<5} {r['agent_name']:<24} {r['status']:<12} "
+            f"{r['why']:<9} comments {r.get('comments', len(r.get('comments') or [])):<3} by {r['reviewer']}")
+
+
+def _review_human(p: dict) -> str:
+    lines = [_review_line(dict(p, comments=len(p.get("comments") or [])))]
+    for c in p.get("comments") or []:
+        lines.append(f"       {c['at_s']:8.2f} s  {c['author']}: {c['text']}")
+    if p.get("scores"):
+        lines.append("       scores: " + ", ".join(f"{k} {v}" for k, v in p["scores"].items()))
+    if p.get("reply"):
+        lines.append(f"       reply: {p['reply']}")
+    if p.get("audio_gone"):
+        lines.append("       the call's audio is gone (erased or purged): the review cannot be played")
+    return "\n".join(lines)
+
+
+@cli.group(name="review", cls=_Group)
+@global_options
+def review_group():
+    """One-on-one coaching: sample calls per agent, comment, score, share, acknowledge."""
+
+
+@review_group.command(name="sample")
+@global_options
+@click.option("--month", required=True, metavar="YYYY-MM")
+@click.option("--per-agent", type=int, required=True, help="Reviews each agent should have for the month.")
+@click.option("--difficult-share", type=float, default=0.5, show_default=True,
+              help="Share drawn from the agent's most difficult calls (when analysed); the rest at random.")
+@click.option("--seed", type=int, default=None, help="Make the random part reproducible.")
+@click.option("--actor", default=None)
+@_run(lambda p: "\n".join(
+    [f"{a['name']}: {a['existing']} existing + {a['created']} new of {a['target']} ({a['calls']} calls)"
+     + (f", {a['short']} short: not enough eligible calls" if a["short"] else "") for a in p["per_agent"].values()]
+    + [f"  skipped call {s['recording_id']}: {s['why']}" for s in p["skipped"]]) or "No calls that month.")
+def review_sample(month, per_agent, difficult_share, seed, actor):
+    """Draft reviews so every agent with calls in MONTH has N (tops up, never duplicates)."""
+    from . import coaching
+
+    home = _home()
+    with _db(home) as db:
+        return coaching.sample(db, home, month=month, per_agent=per_agent, difficult_share=difficult_share,
+                               seed=seed, actor=actor or _default_actor())
+
+
+@review_group.command(name="add")
+@global_options
+@click.argument("recording_id", type=int)
+@click.option("--start", "start_s", type=float, default=None, help="Review only from here (seconds in the call).")
+@click.option("--end", "end_s", type=float, default=None)
+@click.option("--reviewer", default=None)
+@_run(_review_human)
+def review_add(recording_id, start_s, end_s, reviewer):
+    """A draft review of one call for the agent who took it."""
+    from . import coaching
+
+    home = _home()
+    with _db(home) as db:
+        return coaching.create_review(db, home, recording_id, start_s=start_s, end_s=end_s,
+                                      reviewer=reviewer or _default_actor())
+
+
+@review_group.command(name="comment")
+@global_options
+@click.argument("review_id", type=int)
+@click.option("--at", "at_s", type=float, required=True, help="Seconds in the recording, inside the reviewed range.")
+@click.option("--text", required=True)
+@click.option("--actor", default=None)
+@_run(_review_human)
+def review_comment(review_id, at_s, text, actor):
+    """Add a comment at a moment of the call."""
+    from . import coaching
+
+    home = _home()
+    with _db(home) as db:
+        return coaching.comment(db, review_id, at_s=at_s, text=text, author=actor or _default_actor())
+
+
+@review_group.command(name="score")
+@global_options
+@click.argument("review_id", type=int)
+@click.option("--set", "sets", multiple=True, required=True, metavar="CRITERION=VALUE")
+@click.option("--note", default=None, help="The overall note.")
+@click.option("--actor", default=None)
+@_run(_review_human)
+def review_score(review_id, sets, note, actor):
+    """Fill the scorecard (criteria and scale from config.json)."""
+    from . import coaching
+    from .errors import BadInput
+
+    values = {}
+    for item in sets:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise BadInput(f"--set {item!r} must be CRITERION=VALUE, e.g. tone=4")
+        values[key.strip()] = value.strip()
+    home = _home()
+    with _db(home) as db:
+        return coaching.score(db, home, review_id, values, actor=actor or _default_actor(), overall_note=note)
+
+
+@review_group.command(name="share")
+@global_options
+@click.argument("review_id", type=int)
+@click.option("--actor", default=None)
+@_run(_review_human)
+def review_share(review_id, actor):
+    """Share a review with its agent (exit 3, logged, when the policy refuses)."""
+    from . import coaching
+
+    home = _home()
+    with _db(home) as db:
+        return coaching.share(db, home, review_id, actor=actor or _default_actor())
+
+
+@review_group.command(name="close")
+@global_options
+@click.argument("review_id", type=int)
+@click.option("--actor", default=None)
+@_run(_review_human)
+def review_close(review_id, actor):
+    """Close a review."""
+    from . import coaching
+
+    home = _home()
+    with _db(home) as db:
+        return coaching.close(db, review_id, actor=actor or _default_actor())
+
+
+def _as_user(db, name: str):
+    """A session for the named account, so a command does exactly what that user could in the app."""
+    from . import users
+    from .errors import NotFound
+
+    try:
+        return users.start_session(db, name, source="cli")
+    except NotFound:
+        raise NotFound(f"no active user named {name!r}") from None
+
+
+@review_group.command(name="ack")
+@global_options
+@click.argument("review_id", type=int)
+@click.option("--as", "as_user", required=True, help="The agent's account.")
+@click.option("--reply", default=None)
+@_run(_review_human)
+def review_ack(review_id, as_user, reply):
+    """The agent acknowledges a shared review, with a reply."""
+    from . import access, users
+
+    home = _home()
+    with _db(home) as db:
+        user = _as_user(db, as_user)
+        try:
+            return access.acknowledge_review(db, user, review_id, reply=reply)
+        finally:
+            users.logout(db, user)
+
+
+@review_group.command(name="audio")
+@global_options
+@click.argument("review_id", type=int)
+@click.option("--as", "as_user", required=True, help="Write what this account would hear in the app.")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False))
+@_run(lambda p: f"Wrote {p['out']} ({p['bytes']} bytes) as {p['as']} would hear it")
+def review_audio(review_id, as_user, out_path):
+    """Write a review's audio exactly as USER hears it (exit 3 with the reason when they may not)."""
+    from . import access, audio, coaching, users
+
+    home = _home()
+    with _db(home) as db:
+        user = _as_user(db, as_user)
+        try:
+            data = audio.without_nonce(access.review_audio(db, home, user, review_id))
+        finally:
+            users.logout(db, user)
+    out = coaching.write_wav(data, out_path)
+    return {"review": review_id, "as": as_user, "out": str(out), "bytes": len(data)}
+
+
+@cli.command(name="reviews")
+@global_options
+@click.option("--agent", "agent_id", default=None, help="Only this agent's (identifier).")
+@click.option("--status", default=None, type=click.Choice(["draft", "shared", "acknowledged", "closed"]))
+@click.option("--month", default=None, metavar="YYYY-MM")
+@_run(lambda p: "\n".join(_review_line(r) for r in p["reviews"]) + f"\n({len(p['reviews'])} reviews)")
+def reviews_cmd(agent_id, status, month):
+    """List coaching reviews."""
+    from . import coaching, parties
+    from .errors import NotFound
+
+    home = _home()
+    with _db(home) as db:
+        ref = None
+        if agent_id is not None:
+            try:
+                ref = parties.lookup(db, home.secret(), agent_id, region=home.config["phone_region"])["ref"]
+            except NotFound:
+                return {"reviews": []}
+        return {"reviews": coaching.listing(db, agent_ref=ref, status=status, month=month)}
 
 
 @cli.command(name="recalls")

@@ -36,6 +36,7 @@ MIGRATION_MODULES = (
     "clipkit.retention",
     "clipkit.notes",
     "clipkit.analysis",
+    "clipkit.coaching",
 )
 
 BUSY_TIMEOUT_S = 15.0

@@ -4,8 +4,9 @@ Run by ``make run``. The first run creates the home, imports every call in
 ``sample_audio/calls.json``, cuts the suggested clips with their tags and
 redactions, records the in-call objection, renders and approves the clips
 that may be used, tries one export that the policy refuses (so the log shows
-a refusal), and creates one account per role, printing their passwords.
-Later runs find the home and change nothing.
+a refusal), creates one account per role (the agent account is Sarah's,
+E-0007, with one coaching review of the abusive call shared with her) and
+prints their passwords. Later runs find the home and change nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import analysis, consent, export, library, rendering, users
+from . import analysis, coaching, consent, export, library, rendering, users
 from . import db as dbmod
 from .errors import ClipkitError
 from .home import init_home
@@ -94,6 +95,22 @@ def build(home_dir: str | Path, *, samples: Path = SAMPLES, out=sys.stdout) -> d
                     pass  # the refusal is the point: it is in the log now
         for name, role in (("manager", "manager"), ("trainer", "trainer"), ("compliance", "compliance")):
             summary["users"][name] = users.add_user(db, name, role=role)
+        # coaching: agents by the names their supervisor knows, Sarah's login, one review shared with her
+        names = {"E-0007": "Sarah (team A)", "E-0012": "Mark (team B)", "E-0015": "Sanne (team B)",
+                 "E-0021": "Ravi (team A)"}
+        for ident, name in names.items():
+            coaching.label_agent(db, home, ident, name, actor=ACTOR)
+        summary["users"]["agent"] = coaching.add_agent_account(db, home, "agent", agent="E-0007", actor=ACTOR)
+        abusive = summary["recordings"][0]
+        review = coaching.create_review(db, home, abusive, reviewer=ACTOR)
+        for at_s, text in ((3.0, "Warm, clear greeting with your name: exactly right."),
+                           (44.0, "Here the caller cuts in and shouts. You kept your voice down: well done."),
+                           (52.0, "Setting the boundary calmly; next time offer the full refund a little sooner.")):
+            coaching.comment(db, review["id"], at_s=at_s, text=text, author=ACTOR)
+        coaching.score(db, home, review["id"], {"greeting": 5, "verification": 4, "listening": 4, "solution": 4,
+                                                "tone": 5, "closing": 4}, actor=ACTOR,
+                       overall_note="A hard call handled with patience.")
+        coaching.share(db, home, review["id"], actor=ACTOR)
     if final.exists():
         final.rmdir()  # only an empty folder; anything else makes rename fail loudly
     staging.rename(final)

@@ -37,7 +37,7 @@ import json
 
 from sqlite_utils import Database
 
-from . import auditlog, consent, copies, export, notes, parties, requests, retention, store
+from . import auditlog, coaching, consent, copies, export, notes, parties, requests, retention, store, users
 from .db import now_iso, transaction
 from .errors import BadInput, NotFound
 from .home import Home
@@ -219,6 +219,9 @@ def erase(
                 db["suppressed"].insert({"token": parties.suppression_token(secret, alias), "erased_at": now},
                                         ignore=True)
             db.execute("DELETE FROM party_aliases WHERE ref = ?", [ref])
+            # an erased agent's coaching reviews go, and their login with its sessions
+            tombstone["reviews"] = coaching.forget_agent(db, ref, now=now)
+            tombstone["accounts"] = users.forget_agent_account(db, ref)
             db.execute("DELETE FROM parties WHERE ref = ?", [ref])
             # free text about them: notes tied to them, and any note or recipient that names their identifier
             mentioned = [canonical] if canonical else []
@@ -227,6 +230,8 @@ def erase(
                 if any(notes.mentions(recipient, c) for c in mentioned):
                     db.execute("UPDATE exports SET recipient = ? WHERE id = ?", [notes.CLEARED, eid])
                     cleared += 1
+            if canonical:
+                cleared += coaching.scrub_mentions(db, canonical)
             tombstone["notes_cleared"] = cleared
             consent.forget(db, ref)
             db.execute(

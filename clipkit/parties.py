@@ -115,6 +115,13 @@ def _phone_digits(text: str) -> str | None:
     return ("+" if international else "") + digits
 
 
+@migrations()
+def m003_display_name(db: Database) -> None:
+    # a name managers know an *agent* by ("Sanne (team B)"): agents are staff, and a supervisor must
+    # know whom they coach; callers never get one
+    db.execute("ALTER TABLE parties ADD COLUMN display_name TEXT")
+
+
 def canonical_identifier(identifier: str, *, region: str = "NL") -> str:
     """Canonical form of an external identifier; the same person always gets the same form.
 

@@ -34,7 +34,7 @@ import soundfile as sf
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from . import auditlog, consent, export, library, parties, retention
+from . import auditlog, coaching, consent, export, library, parties, retention
 from .audio import ChannelMap
 from .db import now_iso, transaction
 from .errors import BadInput, NotFound, PolicyRefusal
@@ -491,7 +491,9 @@ def gather(db: Database, home: Home, party: dict) -> dict:
     ]
     # exports_checked: always true; kept so summary.json has the fields earlier bundles had
     return {"recordings": recordings, "clips": clips, "consent": _consent_record(db, ref),
-            "exports_checked": True, "requests": own_requests}
+            "exports_checked": True, "requests": own_requests,
+            # an agent's coaching reviews (scores, comments, their replies) are data about them too
+            "reviews": _jsonable(coaching.for_access_bundle(db, ref))}
 
 
 def access_bundle(
@@ -737,6 +739,19 @@ def render_html(summary: dict) -> str:
                 if h.get("note"):
                     line += f". {t('Notitie', 'Note')}: {e(str(h['note']))}"
                 parts.append(f"<li>{line}.</li>")
+            parts.append("</ul>")
+        reviews = summary.get("reviews") or []
+        if reviews:
+            parts.append(f"<h3>{t('Coachingsgesprekken over uw gesprekken', 'Coaching reviews of your calls')} "
+                         f"({len(reviews)})</h3><ul>")
+            for rv in reviews:
+                scores = ", ".join(f"{e(k)} {v}" for k, v in sorted(rv["scores"].items()))
+                parts.append(
+                    f"<li>{t('gesprek', 'call')} {rv['recording_id']} ({e(rv['month'])}), {t('status', 'status')}: "
+                    f"{e(rv['status'])}" + (f"; {t('scores', 'scores')}: {scores}" if scores else "")
+                    + (f"; {t('opmerkingen', 'comments')}: " + " · ".join(
+                        f"{_fmt_duration(c['at_s'])} {e(c['text'])}" for c in rv["comments"]) if rv["comments"] else "")
+                    + (f"; {t('uw reactie', 'your reply')}: {e(rv['reply'])}" if rv.get("reply") else "") + "</li>")
             parts.append("</ul>")
         parts.append(f"<h3>{t('Uw verzoeken', 'Your requests')}</h3><ul>")
         for q in requests_:

@@ -38,7 +38,7 @@ from pathlib import Path
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from . import auditlog, copies, library, notes, store
+from . import auditlog, coaching, copies, library, notes, store
 from .db import checkpoint_and_vacuum, now_iso, transaction
 from .errors import BadInput
 from .home import Home
@@ -195,6 +195,8 @@ def derived(db: Database, recording_ids: Sequence[int]) -> dict:
         renderings += list(db.query(
             f"SELECT id, clip_id, path, sha256 FROM renderings WHERE clip_id IN ({_marks(len(chunk))})", chunk))
     files = [(r["path"], r["sha256"]) for r in recs] + [(r["path"], r["sha256"]) for r in renderings]
+    # a coaching review's audio of these calls (the review itself stays, as the agent's record)
+    files += coaching.files_of_recordings(db, [r["id"] for r in recs])
     return {"recordings": [r["id"] for r in recs], "clips": clip_ids, "renderings": renderings, "files": files,
             "copies": copies.plan(db, recording_ids=[r["id"] for r in recs])}
 
@@ -241,6 +243,7 @@ def delete_recordings(
                 db.execute(f"DELETE FROM recordings WHERE id IN ({_marks(len(chunk))})", chunk)
             # clipkit's own copies of these calls outside the store (export files, access bundles) go too
             n_copies = copies.queue(db, plan["copies"], now=now)
+            coaching.recordings_deleted(db, plan["recordings"], now=now)
             # free text about these calls (why someone listened, why a clip was withdrawn) goes with them
             notes.scrub(db, recording_ids=plan["recordings"])
             db.execute(f"UPDATE clip_withdrawals SET reason = ? WHERE reason NOT IN ({_marks(len(_CODES))}) "
@@ -302,8 +305,8 @@ def finish_pending(db: Database, home: Home) -> int:
         return 0
     shas = {q["sha256"] for q in queued if q["sha256"]}
     for q in queued:
-        in_use = (db.execute("SELECT 1 FROM recordings WHERE path = ?", [q["path"]]).fetchone()
-                  or db.execute("SELECT 1 FROM renderings WHERE path = ?", [q["path"]]).fetchone())
+        in_use = any(db.execute(f"SELECT 1 FROM {t} WHERE path = ?", [q["path"]]).fetchone()
+                     for t in store.STORE_TABLES)
         if not in_use:
             path = home.root / q["path"]  # an absolute path (a copy outside the store) stays as it is
             _unlink_file(path)
@@ -391,11 +394,20 @@ def purge(db: Database, home: Home, *, now: str | datetime | None = None, dry_ru
                 {"id": rec["id"], "recorded_at": rec["recorded_at"], "retention_until": until})
     out = {"now": moment.isoformat(), "dry_run": dry_run, "deleted": due, "kept_on_hold": [h["id"] for h in held],
            "clips": 0, "renderings": 0, "files": 0, "unfinished_files_completed": finished}
+    old_reviews = coaching.expired(db, home, now=moment.isoformat())
+    out["reviews"] = len(old_reviews)
     if dry_run:
         plan = derived(db, [d["id"] for d in due])
         out.update(clips=len(plan["clips"]), renderings=len(plan["renderings"]), files=len(plan["files"]),
                    orphans=store.orphans(db, home), copies=plan["copies"])
         return out
+    if old_reviews:
+        # coaching reviews are kept review_retention_days, whatever happens to their call
+        with transaction(db):
+            coaching.delete_reviews(db, old_reviews, now=now_iso())
+            mark_scrub_pending(db)
+            auditlog.append(db, kind="retention.reviews", actor=actor, data={"reviews": old_reviews})
+        finish_pending(db, home)
     if updates:
         with transaction(db):
             db.conn.executemany("UPDATE recordings SET retention_until = ? WHERE id = ?", updates)
@@ -409,7 +421,7 @@ def purge(db: Database, home: Home, *, now: str | datetime | None = None, dry_ru
                         data={"recordings": [], "clips": 0, "renderings": 0, "kept_on_hold": out["kept_on_hold"],
                               "now": out["now"]})
     out["orphans_removed"] = store.sweep(db, home)
-    if ids or finished or out["orphans_removed"] or scrub_pending(db):
+    if ids or finished or old_reviews or out["orphans_removed"] or scrub_pending(db):
         scrub_database(db)
     return out
 

@@ -42,6 +42,8 @@ from .home import Home
 
 LOCK_NAME = ".lock"
 JOURNAL_NAME = ".placing.json"
+#: tables whose rows name files in the store (a file no row of these names is an orphan)
+STORE_TABLES = ("recordings", "renderings", "review_renderings")
 #: a loose file in tmp/ (not in a scratch folder) older than this is a leftover of an older version
 STALE_LOOSE_S = 3600
 
@@ -124,8 +126,8 @@ def _referenced(db: Database, home: Home, path: Path) -> bool:
         rel = home.relative(path)
     except ValueError:
         return True  # outside the home: never ours to remove here
-    return bool(db.execute("SELECT 1 FROM recordings WHERE path = ?", [rel]).fetchone()
-                or db.execute("SELECT 1 FROM renderings WHERE path = ?", [rel]).fetchone())
+    return any(db.execute(f"SELECT 1 FROM {table} WHERE path = ?", [rel]).fetchone()
+               for table in STORE_TABLES)
 
 
 def _try_lock(folder: Path) -> int | None:

@@ -1,6 +1,6 @@
 """Local accounts for the app: names, roles, scrypt-hashed passwords, login throttling.
 
-Accounts are managed from the CLI (``clipkit user add|passwd|disable|enable|list``)
+Accounts are managed from the CLI (``clipkit user add|passwd|disable|enable|unlock|list``)
 and checked by the app's login form through :func:`authenticate`, which
 returns a :class:`User`. The role-checked functions the app's pages call
 (:mod:`clipkit.access`) take that ``User``, never a bare role string.
@@ -46,7 +46,7 @@ from . import auditlog
 from .db import now_iso, transaction
 from .errors import BadInput, ClipkitError, NotFound
 
-ROLES = ("manager", "trainer", "compliance")
+ROLES = ("manager", "trainer", "compliance", "agent")
 
 # scrypt cost: 16 MiB and ~50 ms per check on a laptop core
 SCRYPT_N = 2**14
@@ -143,6 +143,49 @@ class User:
     session: str | None = field(default=None, repr=False, compare=False)
 
 
+def forget_agent_account(db: Database, agent_ref: str) -> int:
+    """Delete the login of an erased agent, its sessions and failed-login counts (inside the erasure)."""
+    names = [r[0] for r in db.execute("SELECT name FROM users WHERE agent_ref = ?", [agent_ref])]
+    for name in names:
+        db.execute("DELETE FROM sessions WHERE name = ?", [name])
+        db.execute("DELETE FROM login_failures WHERE name_key = ?", [_name_key(name)])
+        db.execute("DELETE FROM users WHERE name = ?", [name])
+    return len(names)
+
+
+def agent_ref_of(db: Database, user: User) -> str | None:
+    """The party an agent account belongs to (None for other roles)."""
+    row = db.execute("SELECT agent_ref FROM users WHERE name = ?", [user.name]).fetchone()
+    return row[0] if row else None
+
+
+@migrations()
+def m003_agent_role(db: Database) -> None:
+    # the agent role (one-on-one coaching: an agent hears their own reviews), bound to the agent's
+    # party: the CHECK on role changes, so the table is rebuilt (references to it are checked at commit)
+    db.execute("PRAGMA defer_foreign_keys = ON")
+    db.execute(
+        """
+        CREATE TABLE users_new (
+            name TEXT PRIMARY KEY,
+            role TEXT NOT NULL CHECK (role IN ('manager', 'trainer', 'compliance', 'agent')),
+            password_hash TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            password_changed_at TEXT NOT NULL,
+            disabled_at TEXT,
+            agent_ref TEXT UNIQUE,           -- the agent's party, for role 'agent' (one account per agent)
+            CHECK ((role = 'agent') = (agent_ref IS NOT NULL))
+        )
+        """
+    )
+    db.execute("""INSERT INTO users_new (name, role, password_hash, created_at, created_by, password_changed_at,
+                  disabled_at) SELECT name, role, password_hash, created_at, created_by, password_changed_at,
+                  disabled_at FROM users""")
+    db.execute("DROP TABLE users")
+    db.execute("ALTER TABLE users_new RENAME TO users")
+
+
 # ---------------------------------------------------------------- passwords
 
 
@@ -229,27 +272,46 @@ def _row(db: Database, name: str) -> dict | None:
     return rows[0] if rows else None
 
 
-def add_user(db: Database, name: str, *, role: str, password: str | None = None, actor: str = "cli") -> str:
+def add_user(db: Database, name: str, *, role: str, password: str | None = None, actor: str = "cli",
+             agent_ref: str | None = None) -> str:
     """Create an account; returns its password (a generated one when ``password`` is None).
+
+    Parameters
+    ----------
+    agent_ref : str, optional
+        For role ``agent``, required: the agent's party ref (see
+        :func:`clipkit.coaching.add_agent_account`, which resolves an agent
+        identifier to it). One account per agent.
 
     Raises
     ------
     BadInput
-        For a bad name, an unknown role, a too-short password, or a name already taken.
+        For a bad name, an unknown role, a too-short password, a name already
+        taken, an agent account without its agent (or another role with one),
+        or an agent who has an account already.
     """
     name = normalise_name(name)
     _check_role(role)
+    if (role == "agent") != (agent_ref is not None):
+        raise BadInput("an agent account needs the agent it belongs to (--agent ID); other roles have none")
     password = generate_password() if password is None else _check_password(password)
     hashed = hash_password(password)
     now = now_iso()
     with transaction(db):
         if _row(db, name) is not None:
             raise BadInput(f"a user named {name!r} already exists")
+        if agent_ref is not None:
+            other = db.execute("SELECT name FROM users WHERE agent_ref = ?", [agent_ref]).fetchone()
+            if other:
+                raise BadInput(f"that agent already has an account ({other[0]!r}); one account per agent")
         db["users"].insert(
             {"name": name, "role": role, "password_hash": hashed, "created_at": now, "created_by": actor,
-             "password_changed_at": now, "disabled_at": None}
+             "password_changed_at": now, "disabled_at": None, "agent_ref": agent_ref}
         )
-        auditlog.append(db, kind="user.add", actor=actor, data={"name": name, "role": role})
+        data = {"name": name, "role": role}
+        if agent_ref is not None:
+            data["agent"] = agent_ref
+        auditlog.append(db, kind="user.add", actor=actor, data=data)
     return password
 
 
@@ -326,7 +388,8 @@ def get_user_info(db: Database, name: str) -> dict:
 def list_users(db: Database) -> list[dict]:
     """Every account, by name, without password hashes."""
     rows = list(db.query(
-        "SELECT name, role, created_at, created_by, password_changed_at, disabled_at FROM users ORDER BY name"
+        "SELECT name, role, created_at, created_by, password_changed_at, disabled_at, agent_ref FROM users "
+        "ORDER BY name"
     ))
     for r in rows:
         r["disabled"] = r["disabled_at"] is not None

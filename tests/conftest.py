@@ -161,3 +161,15 @@ def clip(db, home, recording):
     clip_id = library.create_clip(db, home, recording["id"], start_s=2.0, end_s=8.0, title="Caller gets angry",
                                   tags=["abusive"], author="manager")
     return library.get_clip(db, clip_id)
+
+
+def add_accounts(db, home, password: str, *, agent_identifier: str = "E-0007") -> dict:
+    """One account per role (the agent bound to ``agent_identifier``); returns ``{role: name}``."""
+    from clipkit import coaching, users
+
+    for role in users.ROLES:
+        if role == "agent":
+            coaching.add_agent_account(db, home, role, agent=agent_identifier, password=password)
+        else:
+            users.add_user(db, role, role=role, password=password)
+    return {role: role for role in users.ROLES}

@@ -17,11 +17,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from conftest import add_accounts
 from clipkit import access, audio, auditlog, export, library, rendering, users
 from clipkit.errors import ClipkitError, Forbidden, NotFound, PolicyRefusal
 
-M, T, C = "manager", "trainer", "compliance"
-ALL = {M, T, C}
+M, T, C, A = "manager", "trainer", "compliance", "agent"
+ALL = {M, T, C, A}
 CALLER = "06-12345678"
 
 
@@ -40,7 +41,7 @@ def _calls(x):
         "raw_audio": ({M, C}, lambda u: access.raw_audio(db, home, u, rid, start_s=0, end_s=2, reason="check")),
         "clip_original_audio": ({M, C}, lambda u: access.clip_original_audio(db, home, u, cid, reason="check")),
         "list_clips": ({M, C}, lambda u: access.list_clips(db, u)),
-        "get_clip": (ALL, lambda u: access.get_clip(db, u, aid)),
+        "get_clip": ({M, T, C}, lambda u: access.get_clip(db, u, aid)),
         "create_clip": ({M}, lambda u: access.create_clip(db, home, u, rid, start_s=0, end_s=3, title="x")),
         "recut_clip": ({M}, lambda u: access.recut_clip(db, home, u, cid, start_s=1, end_s=4)),
         "update_clip": ({M}, lambda u: access.update_clip(db, u, cid, title="x")),
@@ -49,7 +50,7 @@ def _calls(x):
         "render_clips": ({M}, lambda u: access.render_clips(db, home, u, [cid])),
         "current_rendering": ({M, C}, lambda u: access.current_rendering(db, u, aid)),
         "approve": ({M}, lambda u: access.approve(db, home, u, cid)),
-        "anonymized_audio": (ALL, lambda u: access.anonymized_audio(db, home, u, aid)),
+        "anonymized_audio": ({M, T, C}, lambda u: access.anonymized_audio(db, home, u, aid)),
         "trainer_library": ({T, M}, lambda u: access.trainer_library(db, u)),
         "library_tags": ({T, M}, lambda u: access.library_tags(db, u)),
         "all_tags": ({M, C}, lambda u: access.all_tags(db, u)),
@@ -81,6 +82,20 @@ def _calls(x):
         "release_hold": ({C}, lambda u: access.release_hold(db, u, x["held"], reason="settled")),
         "purge": ({C}, lambda u: access.purge(db, home, u, dry_run=True)),
         "dashboard": ({C}, lambda u: access.dashboard(db, u)),
+        "label_agent": ({M}, lambda u: access.label_agent(db, home, u, identifier="E-0007", name="Sanne")),
+        "coaching_overview": ({M}, lambda u: access.coaching_overview(db, home, u, month=x["month"])),
+        "sample_reviews": ({M}, lambda u: access.sample_reviews(db, home, u, month=x["month"], per_agent=2)),
+        "create_review": ({M}, lambda u: access.create_review(db, home, u, rid)),
+        "list_reviews": ({M, A}, lambda u: access.list_reviews(db, u)),
+        "get_review": ({M, A}, lambda u: access.get_review(db, u, x["review"])),
+        "comment_review": ({M}, lambda u: access.comment_review(db, u, x["review"], at_s=3, text="good")),
+        "score_review": ({M}, lambda u: access.score_review(db, home, u, x["review"], {"tone": 4})),
+        "share_review": ({M}, lambda u: access.share_review(db, home, u, x["draft_review"])),
+        "close_review": ({M}, lambda u: access.close_review(db, u, x["review"])),
+        "review_audio": ({M, A}, lambda u: access.review_audio(db, home, u, x["review"])),
+        "acknowledge_review": ({A}, lambda u: access.acknowledge_review(db, u, x["review"], reply="thanks")),
+        "scorecard": ({M, A}, lambda u: access.scorecard(db, home, u)),
+        "review_counts": ({C}, lambda u: access.review_counts(db, u)),
     }
 
 
@@ -92,8 +107,8 @@ def world(db, home, recording, clip, make_audio, fake_render, monkeypatch):
     """A home with a draft clip, an approved strong clip, an export, a request, a bundle, a held call."""
     monkeypatch.setattr(users, "SCRYPT_N", 2**10)
     principals = {}
+    add_accounts(db, home, "correct horse battery")
     for role in users.ROLES:
-        users.add_user(db, role, role=role, password="correct horse battery")
         principals[role] = users.authenticate(db, role, "correct horse battery")
     approved = library.create_clip(db, home, recording["id"], start_s=10, end_s=14, title="ok", author="m")
     fake_render(db, home, approved)
@@ -110,6 +125,13 @@ def world(db, home, recording, clip, make_audio, fake_render, monkeypatch):
          "caller_ref": recording["caller_ref"], "other_ref": library.get_recording(db, res.id)["caller_ref"],
          "new_file": make_audio("new.wav", seconds=3), "principals": principals}
     assert req["id"] != req2["id"]
+    x["month"] = recording["recorded_at"][:7]
+    shared = access.create_review(db, home, principals[M], recording["id"], start_s=0, end_s=10)
+    access.comment_review(db, principals[M], shared["id"], at_s=2.0, text="Good greeting")
+    access.share_review(db, home, principals[M], shared["id"])
+    draft = access.create_review(db, home, principals[M], recording["id"], start_s=10, end_s=20)
+    access.comment_review(db, principals[M], draft["id"], at_s=12.0, text="Listen here")
+    x.update(review=shared["id"], draft_review=draft["id"])
     return x
 
 
@@ -151,9 +173,8 @@ def test_principals_that_are_not_what_they_claim_are_refused(world, name):
                 users.User("manager", "manager")):  # no session: not a logged-in user
         with pytest.raises(Forbidden):
             call(bad)
-    users.disable_user(db, "compliance")
-    users.disable_user(db, "manager")
-    users.disable_user(db, "trainer")
+    for role in users.ROLES:
+        users.disable_user(db, role)
     for p in world["principals"].values():
         with pytest.raises(Forbidden):
             call(p)

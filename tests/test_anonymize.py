@@ -525,7 +525,7 @@ def test_no_key_clips_a_loud_call(tmp_path, y120, y210, method):
         dst = tmp_path / f"o{key}.wav"
         render(path, dst, start_s=0.0, end_s=3.0, channel_voices=voices, method=method)
         out, _ = sf.read(str(dst), dtype="int16")
-        assert np.abs(out.astype(int)).max() <= int(np.ceil(32767 * 10 ** (-1 / 20))), key  # the -1 dBFS ceiling
+        assert np.abs(out.astype(int)).max() <= int(np.ceil(32768 * 10 ** (-1 / 20))), key  # the -1 dBFS ceiling
 
 
 def test_a_beep_is_as_loud_as_the_speech_around_it(stereo_wav, tmp_path):

@@ -18,6 +18,7 @@ import soundfile as sf
 from streamlit.testing.v1 import AppTest
 
 from app_pages import _ui
+from conftest import add_accounts
 from clipkit import audio, auditlog, library, users
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,8 +31,7 @@ TIMEOUT = 30
 def app_home(home, db, recording, clip, monkeypatch, fake_render):
     """A home with users of every role, a draft clip and an approved clip; CLIPKIT_HOME points at it."""
     monkeypatch.setattr(users, "SCRYPT_N", 2**10)  # cheap hashes for tests; the cost is stored in each hash
-    for role in users.ROLES:
-        users.add_user(db, role, role=role, password=PASSWORD)
+    add_accounts(db, home, PASSWORD)
     approved = library.create_clip(db, home, recording["id"], start_s=10.0, end_s=14.5, title="Calm refund",
                                    tags=["refund"], note="Agent explains the refund", author="manager")
     fake_render(db, home, approved)
@@ -574,3 +574,49 @@ def test_calls_are_ranked_and_a_moment_prefills_the_cut(app_home, tmp_path):
     at.checkbox(key="calls_no_clips").check()
     ok(at.run())
     assert any("No calls match" in i.value for i in at.info)  # every call has a clip now
+
+
+# ---------------------------------------------------------------- coaching: the manager shares, the agent acknowledges
+
+
+def test_coaching_from_draw_to_acknowledgement(app_home):
+    db, home = app_home["db"], app_home["home"]
+    at = ok(app("manager"))
+    ok(at.switch_page("app_pages/manager_coaching.py").run())
+    overview = at.dataframe[0].value
+    assert list(overview["calls"]) == [1] and list(overview["missing"]) == [3]
+    ok(at.button(key="coach_sample").click().run())
+    assert any("Drew 1 review" in s.value for s in at.success), [s.value for s in at.success]
+    rid = at.selectbox(key="coach_review").value
+    at.number_input(key=f"coach_at_input_{rid}").set_value(4.5)
+    at.text_input(key=f"coach_comment_{rid}").input("Nice calm greeting")
+    ok(at.button(key=f"coach_comment_go_{rid}").click().run())
+    at.select_slider(key=f"coach_score_{rid}_tone").set_value(5)
+    ok(at.button(key=f"coach_score_go_{rid}").click().run())
+    assert not errors(at), errors(at)
+    ok(at.button(key="coach_share").click().run())
+    assert not errors(at), errors(at)
+    from clipkit import coaching
+
+    r = coaching.get(db, rid)
+    assert r["status"] == "shared" and r["scores"]["tone"] == 5 and r["comments"][0]["at_s"] == 4.5
+
+    ag = ok(app("agent"))
+    assert [t.value for t in ag.title] == ["My reviews"]
+    ok(ag.button(key="my_review_play").click().run())
+    assert len(ag.get("audio")) == 1
+    ok(ag.button(key="my_review_jump_0").click().run())
+    (player,) = ag.get("audio")
+    assert player.proto.start_time == 4  # the comment's moment (whole seconds in st.audio)
+    ag.text_area(key="my_review_reply").input("Thanks, noted")
+    ok(ag.button(key="my_review_ack").click().run())
+    assert any("Acknowledged" in s.value for s in ag.success)
+    assert coaching.get(db, rid)["status"] == "acknowledged"
+    # the agent's workspace has no other page
+    pages = {str(Path(str(i.get("script_path"))).resolve()) for i in ag._tree._runner._registered_pages.values()}
+    assert pages == {str(ROOT / "app_pages" / "agent_reviews.py")}
+    # compliance sees the counts on its dashboard, not the words
+    cp = ok(app("compliance"))
+    table = cp.dataframe[-1].value
+    assert list(table["shared"]) == [1] and list(table["acknowledged"]) == [1]
+    assert "Nice calm greeting" not in " ".join(str(x) for x in table.values.ravel())

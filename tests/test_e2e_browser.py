@@ -69,8 +69,13 @@ def server(home, db, recording, tmp_path):
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"{CHROMIUM} is missing; run scripts/install-browser.sh")
     pytest.importorskip("playwright.sync_api")
+    from clipkit import coaching
+
     for role in users.ROLES:
-        users.add_user(db, role, role=role, password=PASSWORDS[role])
+        if role == "agent":
+            coaching.add_agent_account(db, home, role, agent="E-0007", password=PASSWORDS[role])
+        else:
+            users.add_user(db, role, role=role, password=PASSWORDS[role])
     port = _free_port()
     env = dict(os.environ, CLIPKIT_HOME=str(home.root), PYTHONUNBUFFERED="1")
     log = open(tmp_path / "streamlit.log", "wb")

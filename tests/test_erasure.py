@@ -115,7 +115,7 @@ def test_erasure_removes_every_byte_of_the_caller_and_nothing_of_others(db, home
     tomb = auditlog.entries(db, kind="erasure")[0][-1]
     assert tomb["actor"] == "officer" and tomb["data"] == {
         "request": req["id"], "recordings": 3, "clips": 3, "renderings": 3, "exports_to_recall": 0, "decision": "done",
-        "notes_cleared": 0}
+        "notes_cleared": 0, "reviews": 0, "accounts": 0}
     res, _ = cli_run("log", "verify", as_json=False)
     assert res.exit_code == 0, res.output
 

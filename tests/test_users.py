@@ -17,6 +17,7 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
+from conftest import add_accounts
 from clipkit import access, audio, auditlog, library, users
 from clipkit.cli import cli
 from clipkit.errors import BadInput, Forbidden, NotFound, PolicyRefusal
@@ -25,10 +26,9 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def accounts(db, monkeypatch):
+def accounts(db, home, monkeypatch):
     monkeypatch.setattr(users, "SCRYPT_N", 2**10)  # cheap hashes; the cost is stored in each hash
-    for role in users.ROLES:
-        users.add_user(db, role, role=role, password=PASSWORD)
+    add_accounts(db, home, PASSWORD)
     return {role: users.start_session(db, role) for role in users.ROLES}
 
 

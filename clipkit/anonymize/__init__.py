@@ -91,7 +91,7 @@ from ._f0 import F0Median  # noqa: E402
 from ._voice import ROLES, Voice, derive_voice  # noqa: E402
 
 __all__ = [
-    "METHODS", "METHOD_LABELS", "ROLES", "MIN_DURATION_S", "Span", "Voice",
+    "KEEP", "METHODS", "METHOD_LABELS", "ROLES", "MIN_DURATION_S", "Span", "Voice",
     "anonymize", "derive_voice", "redact", "render", "warm_up",
 ]
 
@@ -271,9 +271,11 @@ def render(
         ``os.replace``-d into place. Contains only RIFF/fmt/data chunks.
     start_s, end_s : float
         Clip range in seconds of the source, ``0 <= start_s < end_s <= duration``.
-    channel_voices : sequence of Voice or None, one per source channel
+    channel_voices : sequence of Voice, KEEP or None, one per source channel
         Channel ``i`` is anonymized with ``channel_voices[i]``; ``None``
-        drops the channel. Output channels are the kept ones, in order.
+        drops the channel; :data:`KEEP` passes it through unchanged (only
+        redaction applies: an agent hearing their own voice in a review).
+        Output channels are the kept ones, in order.
     method : {"strong", "pitch"}
     spans : sequence of (start_s, end_s, mode)
         Redactions, seconds from the clip's start (``start_s``): silenced on
@@ -315,8 +317,8 @@ def render(
     voices = list(channel_voices)
     if len(voices) != channels:
         raise BadInput(f"channel_voices has {len(voices)} entries; the file has {channels} channels")
-    if any(v is not None and not isinstance(v, Voice) for v in voices):
-        raise BadInput("channel_voices entries must be Voice or None")
+    if any(v is not None and v is not KEEP and not isinstance(v, Voice) for v in voices):
+        raise BadInput("channel_voices entries must be Voice, KEEP or None")
     kept = [i for i, v in enumerate(voices) if v is not None]
     if not kept:
         raise BadInput("channel_voices drops every channel; keep at least one")
@@ -366,12 +368,13 @@ def render(
                 for acc, lev, c in zip(stats, level_in, chans):
                     acc.push(c)
                     lev.push(c)
-        streams = [stream_cls(voices[i], sr=sr, t0_s=a / sr, f0_median=st.f0_median(), ltas=st.ltas(),
+        streams = [_Keep() if voices[i] is KEEP else
+                   stream_cls(voices[i], sr=sr, t0_s=a / sr, f0_median=st.f0_median(), ltas=st.ltas(),
                               content_hz=st.content_hz())
                    for i, st in zip(kept, stats)]
         f0_before = [st.f0 for st in stats]
     else:
-        streams = [stream_cls(voices[i], sr=sr, t0_s=a / sr) for i in kept]
+        streams = [_Keep() if voices[i] is KEEP else stream_cls(voices[i], sr=sr, t0_s=a / sr) for i in kept]
         f0_before = [F0Median(sr=sr, exclude=exclude) for _ in kept]
     f0_after = [F0Median(sr=sr, exclude=exclude) for _ in kept]
     level_out = [_finish.SpeechLevel(sr=sr, exclude=exclude) for _ in kept]
@@ -417,9 +420,14 @@ def render(
 
             # finishing pass: each party at their own speech level, beeps at that level, no clipping
             ins = [lev.level() for lev in level_in]
-            gains = np.array([_finish.match_gain(li, lev.level()) for li, lev in zip(ins, level_out)])[:, None]
+            # a KEEP channel is left exactly as it came (its redactions apart): no level change, no limiter
+            anon = [j for j, i in enumerate(kept) if voices[i] is not KEEP]
+            keep = [j for j, i in enumerate(kept) if voices[i] is KEEP]
+            gains = np.array([1.0 if j in keep else _finish.match_gain(li, lev.level())
+                              for j, (li, lev) in enumerate(zip(ins, level_out))])[:, None]
             peaks = [_finish.beep_peak(li) for li in ins]
-            limiter = _finish.Limiter(sr=sr, channels=k)
+            limiter = _finish.Limiter(sr=sr, channels=len(anon)) if anon else None
+            delay = np.zeros((len(keep), 0))  # KEEP channels wait as long as the limiter makes the others wait
             raw_f.seek(0)
             with os.fdopen(fd, "w+b") as out_f:
                 writer = _wav.WavWriter(out_f, sr=sr, channels=k)
@@ -429,14 +437,34 @@ def render(
                         acc.push(c)
                     writer.write(_wav.to_int16(y.T))
 
+                def limited(y: np.ndarray | None) -> np.ndarray:
+                    nonlocal delay
+                    if limiter is None:
+                        return y
+                    part = limiter.push(y[anon]) if y is not None else limiter.flush()
+                    if y is not None:
+                        delay = np.concatenate([delay, y[keep]], axis=1)
+                    out = np.empty((k, part.shape[1]), dtype=np.float32)
+                    out[anon] = part
+                    out[keep] = delay[:, :part.shape[1]]
+                    delay = delay[:, part.shape[1]:]
+                    return out
+
                 pos = 0
                 while pos < n:
                     m = min(block, n - pos)
                     y = np.fromfile(raw_f, dtype="<f4", count=m * k).reshape(m, k).T * gains
+                    if anon:
+                        # the chain's 32 ms frames smear the speech next to a span into its edges:
+                        # the span is silenced again on the way out (a KEEP channel is silent there already)
+                        part = np.ascontiguousarray(y[anon], dtype=np.float32)
+                        _redact.apply(part, sr=sr, spans=silence, offset=pos, total=n)
+                        y[anon] = part
                     _finish.add_beeps(y, sr=sr, spans=span_samples, offset=pos, total=n, peaks=peaks)
-                    write(limiter.push(y))
+                    write(limited(y))
                     pos += m
-                write(limiter.flush())
+                if limiter is not None:
+                    write(limited(None))
                 writer.close()
                 out_f.flush()
                 os.fsync(out_f.fileno())
@@ -455,6 +483,19 @@ def render(
         "method": method,
         "method_version": METHODS[method],
     }
+
+
+KEEP = "keep"  # a channel_voices entry: this channel goes through unchanged (an agent hearing their own voice)
+
+
+class _Keep:
+    """The stream of a KEEP channel: what goes in comes out, with no latency."""
+
+    def push(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(x, dtype=np.float32).copy()
+
+    def flush(self) -> np.ndarray:
+        return np.zeros(0, dtype=np.float32)
 
 
 def warm_up() -> None:

@@ -62,8 +62,12 @@ class WavWriter:
 
 
 def to_int16(y: np.ndarray) -> np.ndarray:
-    """Float samples -> int16, clipped to [-1, 1] first, rounded to nearest."""
-    return np.rint(np.clip(y, -1.0, 1.0) * 32767.0).astype(np.int16)
+    """Float samples -> int16 as libsndfile scales them (x 32768, clipped to -32768..32767), rounded.
+
+    The same scale as decoding uses, so a 16-bit channel read as float and
+    written back is byte-identical.
+    """
+    return np.clip(np.rint(np.asarray(y, dtype=np.float64) * 32768.0), -32768, 32767).astype(np.int16)
 
 
 def chunks(data: bytes) -> list[tuple[bytes, int]]:
