@@ -40,7 +40,14 @@ PASSWORDS = {role: f"e2e-{role}-password" for role in users.ROLES}
 # screenshots refresh docs/ only when asked (CLIPKIT_SCREENSHOTS=1), so a test run leaves the tree clean
 DOCS = ROOT / "docs" if os.environ.get("CLIPKIT_SCREENSHOTS") else None
 START_S, END_S = 2.35, 7.8
-REQUESTED: list[str] = []  # every URL any page asked for: a privacy tool makes no outside requests  # sub-second on purpose: st.audio would round these
+REQUESTED: list[str] = []  # every URL any page asked for: a privacy tool makes no outside requests
+
+
+@pytest.fixture(autouse=True)
+def _fresh_requests():
+    """Each test has its own server, so each starts its own record of requests."""
+    REQUESTED.clear()
+    yield  # sub-second on purpose: st.audio would round these
 
 
 def _free_port() -> int:
@@ -301,3 +308,63 @@ def test_manager_cuts_and_approves_then_trainer_hears_only_the_rendering(server,
         assert (shots / name).stat().st_size > 10_000
     outside = sorted({u for u in REQUESTED if not u.startswith((server, "data:", "blob:"))})
     assert REQUESTED and not outside, outside
+
+
+def test_a_review_is_shared_and_the_agent_hears_it_and_acknowledges(server, home, db, recording):
+    from playwright.sync_api import sync_playwright
+
+    from clipkit import coaching
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            ctx, page = start_as(browser, server, "manager", height=1200)
+            page.get_by_role("link", name="Coaching").click()
+            settle(page)
+            click(page, "Draw this month's reviews")
+            no_exception(page)
+            page.get_by_text(re.compile(r"Drew 1 review")).wait_for()
+            # inside a form: fill both, then submit once (Enter in a form field would submit it early)
+            page.get_by_role("spinbutton", name="At (s in the call)", exact=True).fill("4.50")
+            page.get_by_role("textbox", name="Comment").fill("Calm and clear opening")
+            click(page, "Add comment")
+            click(page, "Save scores")
+            click(page, "Share with the agent", timeout=120_000)
+            no_exception(page)
+            (review,) = coaching.listing(db)
+            assert review["status"] == "shared"
+            ctx.close()
+
+            heard: list[tuple[str, bytes]] = []
+
+            def keep(response):
+                if "/media/" in response.url and "/static/" not in response.url:
+                    try:
+                        heard.append((response.url, response.body()))
+                    except Exception:
+                        pass
+
+            ctx, page = start_as(browser, server, "agent", height=1000, on_response=keep)
+            page.get_by_role("heading", name="My reviews").wait_for()
+            for other in ("manager", "trainer", "compliance"):
+                for spec in _ui.PAGES[other]:
+                    assert page.get_by_role("link", name=spec.title).count() == 0, spec.title
+            click(page, "Listen")
+            page.locator("[data-testid=stAudio]").first.wait_for()
+            click(page, "0:04.50")  # the comment's moment
+            page.locator("[data-testid=stAudio]").first.wait_for()
+            page.get_by_role("textbox", name="Anything you want to add (optional)").fill("Thanks, noted")
+            click(page, "Acknowledge")
+            page.get_by_text(re.compile(r"^Acknowledged\.")).wait_for()
+            no_exception(page)
+            ctx.close()
+        finally:
+            browser.close()
+    done = coaching.get(db, review["id"])
+    assert done["status"] == "acknowledged" and done["reply"] == "Thanks, noted"
+    rendered = coaching.current_audio(db, coaching._review(db, review["id"]))
+    assert heard and all(hashlib.sha256(stored(b)).hexdigest() == rendered["sha256"] for _, b in heard if b)
+    plays = [e for e in auditlog.entries(db, kind="review.play")[0] if e["actor"] == "agent"]
+    assert plays and all(e["data"]["decision"] == "allowed" for e in plays)
+    outside = sorted({u for u in REQUESTED if not u.startswith((server, "data:", "blob:"))})
+    assert not outside, outside
