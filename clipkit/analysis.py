@@ -24,6 +24,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 import soundfile as sf
@@ -37,6 +38,7 @@ from .home import Home
 
 SCHEDULER_ENV = "CLIPKIT_DASK_SCHEDULER"
 WRITE_BATCH = 200
+DASK_BATCH = 16  # calls per Dask task at most
 FRAME_S = 0.032  # 32 ms frames every 20 ms (conversation.HOP_S)
 BAND_HZ = (250.0, 3800.0)
 F0_MIN_DB = -45.0  # frames quieter than this get no pitch estimate (saves time; they are not speech)
@@ -222,6 +224,63 @@ def _run_local(jobs: list[dict], workers: int, on_result: Callable[[dict], None]
             on_result(r)
 
 
+def _analyze_batch(jobs: list[dict]) -> list[dict]:
+    """One Dask task: several calls, with glibc's allocator left to reuse memory while they run."""
+    with _reusing_freed_memory():
+        return [analyze_path(j) for j in jobs]
+
+
+@contextmanager
+def _reusing_freed_memory():
+    """Let glibc keep freed memory for reuse during a batch, and hand it back after.
+
+    Dask's nannies start workers with ``MALLOC_TRIM_THRESHOLD_=65536`` so idle
+    workers return memory to the system. That also pins the mmap threshold at
+    128 KiB, so every array of a block is a fresh ``mmap`` with zeroed pages:
+    measured here, it doubles the CPU time of an analysis (38 -> 78 ms for a
+    one-minute call). Outside such a process (no variable set) nothing changes.
+    """
+    trim = os.environ.get("MALLOC_TRIM_THRESHOLD_")
+    libc = _glibc() if trim else None
+    if libc is None:
+        yield
+        return
+    libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)
+    libc.mallopt(M_TRIM_THRESHOLD, 64 << 20)
+    try:
+        yield
+    finally:
+        libc.mallopt(M_MMAP_THRESHOLD, 128 << 10)
+        try:
+            libc.mallopt(M_TRIM_THRESHOLD, int(trim))
+        except ValueError:
+            libc.mallopt(M_TRIM_THRESHOLD, 128 << 10)
+        libc.malloc_trim(0)
+
+
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt(3) parameters
+
+
+def _glibc():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt, libc.malloc_trim  # noqa: B018 - musl has no malloc_trim
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+def _dask_threads(client) -> int:
+    try:
+        return sum(client.nthreads().values()) or 1
+    except Exception:  # noqa: BLE001 - only a batch-size hint
+        return 1
+
+
 def _run_dask(jobs: list[dict], scheduler: str, on_result: Callable[[dict], None]) -> None:
     try:
         from distributed import Client, as_completed
@@ -232,9 +291,14 @@ def _run_dask(jobs: list[dict], scheduler: str, on_result: Callable[[dict], None
     except (OSError, TimeoutError) as e:
         raise ClipkitError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
     try:
-        futures = client.map(analyze_path, jobs, pure=False)
+        # a task per batch of calls, not per call: one call's analysis takes tens of milliseconds,
+        # the same order as the scheduler's and the client's overhead for one task
+        size = max(1, min(DASK_BATCH, len(jobs) // (4 * max(1, _dask_threads(client))) or 1))
+        batches = [jobs[i:i + size] for i in range(0, len(jobs), size)]
+        futures = client.map(_analyze_batch, batches, pure=False)
         for fut in as_completed(futures):
-            on_result(fut.result())
+            for r in fut.result():
+                on_result(r)
             fut.release()
     finally:
         client.close()

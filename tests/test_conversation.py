@@ -298,3 +298,15 @@ def test_a_muted_stretch_does_not_turn_line_hiss_into_speech(tmp_path):
     r = analyse(y, tmp_path)
     assert kinds(r, "overtalk") == [] and kinds(r, "long_silence")[-1]["strength"] >= 9
     assert r["signals"]["talk_ratio"]["caller"] < 0.4
+
+
+def test_a_dask_batch_under_a_trimming_allocator_gives_the_same_results(db, home, analysed, monkeypatch):
+    """Dask's nannies set MALLOC_TRIM_THRESHOLD_; the batch loosens glibc's settings while it runs, results unchanged."""
+    rec = library.get_recording(db, analysed)
+    job = {"recording_id": analysed, "path": str(library.recording_path(home, rec)), "channel_map": rec["channel_map"],
+           **analysis.settings(home)}
+    plain = analysis.analyze_path(job)
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    assert analysis._analyze_batch([job, job]) == [plain, plain]
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "not a number")  # restored to the default, no crash
+    assert analysis._analyze_batch([job]) == [plain]
