@@ -39,7 +39,7 @@ demo: install warm
 	$(PY) -m clipkit.demo --home $(CLIPKIT_HOME)
 
 run: demo
-	$(VENV)/bin/streamlit run streamlit_app.py --server.address 127.0.0.1 --server.port $(PORT) \
+	$(VENV)/bin/streamlit run app_server.py --server.address 127.0.0.1 --server.port $(PORT) \
 		--browser.gatherUsageStats false --server.headless true
 
 test: install-test warm

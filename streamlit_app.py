@@ -2,7 +2,10 @@
 
 The data home comes from ``$CLIPKIT_HOME`` (default ``clipkit-data``). Each
 script run opens its own database connection, checks that the logged-in
-account is still active, and shows only the pages of that account's role.
+account is still active (a new page load resumes it from the session cookie,
+see ``app_pages/_session.py``), and shows only the pages of that account's
+role. Serve it with ``streamlit run app_server.py``, which adds the route that
+sets the cookie.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from app_pages import _ui  # noqa: E402
+from app_pages import _session, _ui  # noqa: E402
 from clipkit import db as dbmod  # noqa: E402
 from clipkit import store, users  # noqa: E402
 from clipkit.errors import ClipkitError, Forbidden  # noqa: E402
@@ -40,12 +43,17 @@ except ClipkitError as e:
     st.stop()
 try:
     user = st.session_state.get("user")
-    if user is not None:
+    if user is None:  # a reload, a bookmark or a second tab: the session cookie, if it is still live
+        user = _session.from_cookie(db)
+        if user is not None:
+            st.session_state["user"] = user
+    else:
         try:
             user = users.active_user(db, user)
         except Forbidden as e:
             st.session_state.clear()
             st.session_state["login_message"] = str(e)
+            _session.after_logout()
             user = None
     _ui.RUN.home, _ui.RUN.db, _ui.RUN.user = home, db, user
 
@@ -65,6 +73,7 @@ try:
                 except ClipkitError:
                     pass  # the session ends whether or not the log could be written
                 st.session_state.clear()
+                _session.after_logout()
                 st.rerun()
         specs = _ui.PAGES[user.role]
         page = st.navigation(
@@ -73,6 +82,7 @@ try:
                 for i, s in enumerate(specs)
             ]}
         )
+    _session.keep()  # a cookie to set or clear after a login or logout
     page.run()
 finally:
     _ui.RUN.db = _ui.RUN.user = _ui.RUN.home = None

@@ -86,8 +86,11 @@ def login_form() -> None:
         except ClipkitError as e:
             st.error(str(e))
         else:
+            from app_pages import _session
+
             st.session_state.clear()  # nothing of the login (the password) stays in the session
             st.session_state["user"] = user
+            _session.after_login(user)  # the cookie that keeps this login over a reload
             st.rerun()
 
 

@@ -475,6 +475,25 @@ def active_user(db: Database, user: User, *, now: float | None = None) -> User:
     return user
 
 
+def resume_session(db: Database, token: str, *, now: float | None = None) -> User:
+    """The account whose live session ``token`` is (a browser's session cookie after a reload or in a new tab).
+
+    Raises
+    ------
+    Forbidden
+        As :func:`active_user`, for an unknown, ended, idle or expired session.
+    """
+    from .errors import Forbidden
+
+    if not isinstance(token, str) or not token or len(token) > 200:
+        raise Forbidden("this session is not known (logged out, or never logged in); log in again")
+    s = db.execute("SELECT s.name, u.role FROM sessions s JOIN users u ON u.name = s.name WHERE s.token_hash = ?",
+                   [_token_hash(token)]).fetchone()
+    if s is None:
+        raise Forbidden("this session is not known (logged out, or never logged in); log in again")
+    return active_user(db, User(name=s[0], role=s[1], session=token), now=now)
+
+
 def sessions_of(db: Database, name: str) -> list[dict]:
     """An account's live and ended sessions (no tokens), newest first."""
     return list(db.query(

@@ -40,7 +40,7 @@ def main() -> None:
             port = s.getsockname()[1]
         env = dict(os.environ, CLIPKIT_HOME=str(home))
         server = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.address", "127.0.0.1",
+            [sys.executable, "-m", "streamlit", "run", "app_server.py", "--server.address", "127.0.0.1",
              "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}"

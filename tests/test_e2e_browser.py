@@ -1,6 +1,6 @@
 """End to end in a real browser: manager cuts, anonymizes and approves; a trainer plays it.
 
-Starts ``streamlit run streamlit_app.py`` on a free port with a fresh data
+Starts ``streamlit run app_server.py`` on a free port with a fresh data
 home (one generated call, one account per role) and drives Debian's
 Chromium (``/usr/bin/chromium``, installed by ``scripts/install-browser.sh``)
 with Playwright. No browser is ever downloaded.
@@ -87,7 +87,7 @@ def server(home, db, recording, tmp_path):
     env = dict(os.environ, CLIPKIT_HOME=str(home.root), PYTHONUNBUFFERED="1")
     log = open(tmp_path / "streamlit.log", "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.address", "127.0.0.1",
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app_server.py"), "--server.address", "127.0.0.1",
          "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
          "--server.fileWatcherType", "none"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -335,35 +335,73 @@ def test_a_review_is_shared_and_the_agent_hears_it_and_acknowledges(server, home
             assert review["status"] == "shared"
             ctx.close()
 
-            heard: list[tuple[str, bytes]] = []
+            media_urls: list[str] = []
 
             def keep(response):
+                # the player fetches ranges (206), so only the addresses are kept here; each is fetched whole below
                 if "/media/" in response.url and "/static/" not in response.url:
-                    try:
-                        heard.append((response.url, response.body()))
-                    except Exception:
-                        pass
+                    media_urls.append(response.url)
 
             ctx, page = start_as(browser, server, "agent", height=1000, on_response=keep)
             page.get_by_role("heading", name="My reviews").wait_for()
+            # the login survives a reload and a second tab; the cookie is one no script can read
+            page.wait_for_function("() => !document.cookie.includes('clipkit_session')")
+            for _ in range(50):
+                if any(c["name"] == "clipkit_session" for c in ctx.cookies()):
+                    break
+                page.wait_for_timeout(200)
+            (cookie,) = [c for c in ctx.cookies() if c["name"] == "clipkit_session"]
+            assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+            assert cookie["value"] not in page.url
+            page.reload()
+            page.get_by_role("heading", name="My reviews").wait_for(timeout=60_000)
+            assert page.get_by_role("button", name="Log in").count() == 0
+            tab = ctx.new_page()
+            tab.goto(server + "/my-reviews")
+            tab.get_by_role("heading", name="My reviews").wait_for(timeout=60_000)
+            tab.close()
+            other = browser.new_context()  # another browser at the same address is not logged in
+            stranger = other.new_page()
+            stranger.goto(server + "/my-reviews")
+            stranger.get_by_role("button", name="Log in").wait_for(timeout=60_000)
+            assert stranger.get_by_role("heading", name="My reviews").count() == 0
+            other.close()
             for other in ("manager", "trainer", "compliance"):
                 for spec in _ui.PAGES[other]:
                     assert page.get_by_role("link", name=spec.title).count() == 0, spec.title
+            heard: dict[str, bytes] = {}
+
+            def fetch_shown() -> None:
+                """What the player's addresses serve, whole, while the page still shows them."""
+                page.locator("[data-testid=stAudio]").first.wait_for(timeout=60_000)
+                page.wait_for_timeout(500)
+                for u in media_urls:
+                    if u not in heard:
+                        r = ctx.request.get(u)
+                        assert r.ok, (u, r.status)
+                        heard[u] = r.body()
+
             click(page, "Listen")
-            page.locator("[data-testid=stAudio]").first.wait_for()
+            fetch_shown()
             click(page, "0:04.50")  # the comment's moment
-            page.locator("[data-testid=stAudio]").first.wait_for()
+            fetch_shown()
             page.get_by_role("textbox", name="Anything you want to add (optional)").fill("Thanks, noted")
             click(page, "Acknowledge")
             page.get_by_text(re.compile(r"^Acknowledged\.")).wait_for()
             no_exception(page)
+            # logging out ends the session on the server and clears the cookie: a reload shows the login form
+            logout(page)
+            page.reload()
+            page.get_by_role("button", name="Log in").wait_for(timeout=60_000)
+            assert not [c for c in ctx.cookies() if c["name"] == "clipkit_session" and c["value"]]
             ctx.close()
         finally:
             browser.close()
     done = coaching.get(db, review["id"])
     assert done["status"] == "acknowledged" and done["reply"] == "Thanks, noted"
     rendered = coaching.current_audio(db, coaching._review(db, review["id"]))
-    assert heard and all(hashlib.sha256(stored(b)).hexdigest() == rendered["sha256"] for _, b in heard if b)
+    got = [(u, len(b), hashlib.sha256(stored(b)).hexdigest()) for u, b in heard.items()]
+    assert got and all(h == rendered["sha256"] for _, _, h in got), (got, rendered)
     plays = [e for e in auditlog.entries(db, kind="review.play")[0] if e["actor"] == "agent"]
     assert plays and all(e["data"]["decision"] == "allowed" for e in plays)
     outside = sorted({u for u in REQUESTED if not u.startswith((server, "data:", "blob:"))})
