@@ -109,11 +109,15 @@ with _ui.fatal():
         st.session_state[k_end] = round(min(duration, 10.0), 2)
         st.session_state[k_range] = (0.0, round(min(duration, 10.0), 2))
 
+    # callbacks can run after a page switch has dropped the widgets' values: then do nothing
     def _from_slider():
-        a, b = st.session_state[k_range]
-        st.session_state[k_start], st.session_state[k_end] = float(a), float(b)
+        if k_range in st.session_state:
+            a, b = st.session_state[k_range]
+            st.session_state[k_start], st.session_state[k_end] = float(a), float(b)
 
     def _from_numbers():
+        if k_start not in st.session_state or k_end not in st.session_state:
+            return
         a = min(max(float(st.session_state[k_start]), 0.0), duration)
         b = min(max(float(st.session_state[k_end]), 0.0), duration)
         st.session_state[k_range] = (min(a, b), max(a, b))

@@ -73,7 +73,10 @@ if st.session_state.get("clips_pick") not in choices:
 
 
 def _remember():
-    st.session_state["clips_selected"] = st.session_state["clips_pick"]
+    # the callback can run after a page switch has already dropped the widget's value
+    picked = st.session_state.get("clips_pick")
+    if picked is not None:
+        st.session_state["clips_selected"] = picked
 
 
 titles = {r["id"]: r["title"] for r in rows}

@@ -31,7 +31,7 @@ if not rows:
 
 
 def _toggle(clip_id: int):
-    if st.session_state[f"lib_sel_{clip_id}"]:
+    if st.session_state.get(f"lib_sel_{clip_id}"):
         if clip_id not in selection:
             selection.append(clip_id)
     elif clip_id in selection:
