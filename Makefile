@@ -11,7 +11,7 @@ PORT ?= 8501
 # numba's JIT cache lives in .venv/.numba-cache (chosen by clipkit.anonymize, so
 # `clipkit anonymize` run by hand finds the same warm cache as `make run`)
 
-.PHONY: run test install install-test warm demo bench bench-privacy clean-demo
+.PHONY: run test install install-test warm warm-background demo bench bench-privacy clean-demo
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,17 +28,27 @@ $(VENV)/.installed-test: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test
 
-# compile librosa's numba kernels once, so no user waits ~14 s on a first anonymize
+# compile librosa's numba kernels once (~30 s on 2 cores), so nobody waits on a first
+# `--method pitch`; only that weaker method uses them, the default strong chain does not
 $(VENV)/.warm: $(VENV)/.installed
+	@echo "Compiling librosa's numba code for the pitch method (about 30 s, once per install)..."
 	$(PY) -m clipkit.anonymize --warm
 	touch $@
 
 warm: $(VENV)/.warm
 
-demo: install warm
+# `make run` does not wait for it: the compile runs in the background while the app starts
+warm-background: install
+	@if [ ! -e $(VENV)/.warm ]; then \
+		echo "Compiling librosa's numba code for the pitch method in the background (log: $(VENV)/warm.log)"; \
+		(nohup $(PY) -m clipkit.anonymize --warm > $(VENV)/warm.log 2>&1 && touch $(VENV)/.warm) & \
+	fi
+
+demo: install
+	@echo "Building the demo library in $(CLIPKIT_HOME)/ (first run: import, analyse, anonymize six calls)..."
 	$(PY) -m clipkit.demo --home $(CLIPKIT_HOME)
 
-run: demo
+run: warm-background demo
 	$(VENV)/bin/streamlit run app_server.py --server.address 127.0.0.1 --server.port $(PORT) \
 		--browser.gatherUsageStats false --server.headless true
 

@@ -498,13 +498,23 @@ class _Keep:
         return np.zeros(0, dtype=np.float32)
 
 
-def warm_up() -> None:
-    """Run both chains once on a short signal so later calls start fast.
+def warm_up(*, methods: tuple[str, ...] = tuple(METHODS), say=None) -> None:
+    """Run the chains once on a short signal so later calls start fast.
 
-    Compiles and caches librosa's numba functions (pitch method) into
+    Compiles and caches librosa's numba functions (used only by the ``pitch``
+    method: about 30 s on a 2-core machine, once per installation) into
     ``NUMBA_CACHE_DIR`` and touches every code path of the strong chain and
-    the F0 figures.
+    the F0 figures (well under a second).
+
+    Parameters
+    ----------
+    methods : tuple of str
+        The chains to warm, in order.
+    say : callable, optional
+        Called with a line of progress before and after each chain.
     """
+    import time
+
     from ._f0 import f0_track
     from ._voice import derive_voice as _derive
 
@@ -512,6 +522,14 @@ def warm_up() -> None:
     t = np.arange(sr) / sr
     y = (0.1 * np.sin(2 * np.pi * 150 * t) + 0.05 * np.sin(2 * np.pi * 450 * t)).astype(np.float32)
     voice = _derive(b"clipkit warm-up key, not a secret", voice_id="warm-up", role="caller")
-    for method in METHODS:
+    for method in methods:
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+        if say:
+            say(f"warming the {method} chain"
+                + (" (compiling librosa's numba code, about 30 s, once per installation)" if method == "pitch" else ""))
+        t0 = time.perf_counter()
         out = anonymize(y, sr=sr, voice=voice, method=method)
         f0_track(out, sr=sr)
+        if say:
+            say(f"  {method} ready in {time.perf_counter() - t0:.1f} s")
