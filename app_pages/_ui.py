@@ -11,6 +11,7 @@ user's role; the pages only decide what to show.
 
 from __future__ import annotations
 
+import re
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -113,8 +114,36 @@ def context():
     return user, RUN.home, RUN.db
 
 
+# The library's messages name command-line options (the CLI is its first user); on a page
+# they name the field or the choice the page offers instead.
+_OPTION_WORDS = {
+    "--allow-weak": "the weak-method override",
+    "--allow-erased-party": "the erased-party override",
+    "--channels": "the channel map",
+    "--recorded-at": "recorded at",
+    "--at": "the time",
+    "--to": "the destination folder",
+    "--head": "the log head",
+    "--redact": "the redaction",
+    "--effective": "the effective time",
+    "--evidence": "the evidence",
+}
+_OPTION_RE = re.compile(r"(?<![\w-])--([a-z][a-z0-9-]*)")
+
+
+def app_words(text) -> str:
+    """A library message in the page's language: no command-line options in it.
+
+    ``"--caller must not be empty"`` becomes ``"Caller must not be empty"``,
+    ``"pass --allow-weak"`` names the page's weak-method override.
+    """
+    text = str(text)
+    out = _OPTION_RE.sub(lambda m: _OPTION_WORDS.get(m.group(0), m.group(1).replace("-", " ")), text)
+    return out[:1].upper() + out[1:] if out[:1].islower() and text.startswith("--") else out
+
+
 def show_error(e: ClipkitError) -> None:
-    """A clipkit error as a plain message; a policy refusal with each of its reasons."""
+    """A clipkit error as a plain message in the page's words; a policy refusal with each of its reasons."""
     reasons = getattr(e, "reasons", None) or []
     # messages quote values people typed: shown as text, never as Markdown
     if isinstance(e, PolicyRefusal) and reasons:
@@ -123,12 +152,12 @@ def show_error(e: ClipkitError) -> None:
             if isinstance(r, dict):
                 text = r.get("message") or str(r)
                 clip = r.get("clip_id")
-                lines.append(f"- {'clip ' + str(clip) + ': ' if clip is not None else ''}{plain(text)}")
+                lines.append(f"- {'clip ' + str(clip) + ': ' if clip is not None else ''}{plain(app_words(text))}")
             else:
-                lines.append(f"- {plain(getattr(r, 'message', r))}")
-        st.error(plain(str(e)) + "\n\n" + "\n".join(dict.fromkeys(lines)))
+                lines.append(f"- {plain(app_words(getattr(r, 'message', r)))}")
+        st.error(plain(app_words(e)) + "\n\n" + "\n".join(dict.fromkeys(lines)))
     else:
-        st.error(plain(str(e)))
+        st.error(plain(app_words(e)))
 
 
 @contextmanager

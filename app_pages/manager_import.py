@@ -41,6 +41,10 @@ with st.form("import_form", clear_on_submit=False):
                                 key="import_recorded_at")
     notice = st.text_input("Notice the caller heard", value="Calls are recorded for quality and training purposes.",
                            key="import_notice")
+    with st.expander("The caller or agent was erased earlier at their request"):
+        erased_reason = st.text_input(
+            "Lawful reason to import their calls again", key="import_erased_reason",
+            help="Only with a lawful reason (e.g. a court order). It is kept with the log entry of this import.")
     submitted = st.form_submit_button("Import", key="import_submit", type="primary", icon=":material/upload:")
 
 if submitted:
@@ -62,13 +66,15 @@ if submitted:
             with _ui.errors(), st.spinner(f"Checking and importing {len(paths)} file(s)…"):
                 results = access.import_calls(db, home, user, paths, caller=caller, agent=agent, channels=cmap,
                                               recorded_at=recorded_at.strip() or None, basis=basis,
-                                              notice=notice.strip() or None)
+                                              notice=notice.strip() or None,
+                                              erased_party_reason=erased_reason.strip() or None)
                 names = {str(p): f.name for p, f in zip(paths, files)}
                 table = []
                 for r in results:
                     name = names.get(r.path, r.path)
                     if r.error:
-                        table.append({"file": name, "result": "error: " + r.error.replace(str(r.path), name)})
+                        table.append({"file": name,
+                                      "result": "error: " + _ui.app_words(r.error.replace(str(r.path), name))})
                     else:
                         state = "already imported as" if r.duplicate else "imported as"
                         table.append({"file": name, "result": f"{state} call #{r.id} ({r.duration_s:.1f} s, "

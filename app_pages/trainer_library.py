@@ -87,7 +87,8 @@ result = st.session_state.get("exp_result")
 if result:
     n_ok = len(result.get("exported", []))
     if result.get("refused"):
-        lines = "\n".join(f"- clip {r['clip_id']}: {r['message']}" for r in result.get("reasons", []))
+        lines = "\n".join(f"- clip {r['clip_id']}: {_ui.plain(_ui.app_words(r['message']))}"
+                          for r in result.get("reasons", []))
         st.warning(f"Exported {n_ok} clip(s); {len(result['refused'])} refused by the privacy policy:\n\n{lines}")
     else:
         st.success(f"Exported {n_ok} clip(s) as {result['export_id']}.")

@@ -123,13 +123,18 @@ def _envelope(path: str, sha256: str, points: int):
 def import_calls(
     db: Database, home: Home, user: User, paths: Sequence[str | Path], *, caller: str, agent: str,
     channels: str | None = None, recorded_at: str | None = None, basis: str | None = None,
-    notice: str | None = None,
+    notice: str | None = None, erased_party_reason: str | None = None,
 ) -> list[library.ImportResult]:
-    """Import call recordings as the user (manager), and analyse the new ones (see :mod:`clipkit.analysis`)."""
+    """Import call recordings as the user (manager), and analyse the new ones (see :mod:`clipkit.analysis`).
+
+    ``erased_party_reason``, the lawful reason, is the override for a party
+    erased earlier at their request (kept as a note, logged with the import).
+    """
     user = require(db, user, "import")
+    reason = (erased_party_reason or "").strip() or None
     results = library.import_recordings(
         db, home, list(paths), caller=caller, agent=agent, channels=channels, recorded_at=recorded_at,
-        basis=basis, notice=notice, actor=user.name,
+        basis=basis, notice=notice, actor=user.name, allow_suppressed=reason is not None, override_reason=reason,
     )
     new = [r.id for r in results if not r.error and not r.duplicate]
     if new:

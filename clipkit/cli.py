@@ -230,9 +230,11 @@ def _import_human(p: dict) -> str:
               help="Legal basis of the recording (default from config: legitimate_interest).")
 @click.option("--notice", default=None, help="The notice the caller heard, e.g. 'calls are recorded for quality'.")
 @click.option("--actor", default=None, help="Who imports (recorded as given).")
-@click.option("--allow-erased-party", is_flag=True, help="Import even if a party was erased at their request.")
+@click.option("--allow-erased-party", is_flag=True,
+              help="Import even if a party was erased at their request (needs --reason, the lawful reason).")
+@click.option("--reason", default=None, help="With --allow-erased-party: the lawful reason (kept as an erasable note).")
 @_run(_import_human)
-def import_(paths, caller, agent, channels, recorded_at, basis, notice, actor, allow_erased_party):
+def import_(paths, caller, agent, channels, recorded_at, basis, notice, actor, allow_erased_party, reason):
     """Import call recordings (WAV, FLAC, OGG, MP3; 8–48 kHz; mono or stereo)."""
     from . import library
 
@@ -241,6 +243,7 @@ def import_(paths, caller, agent, channels, recorded_at, basis, notice, actor, a
         results = library.import_recordings(
             db, home, list(paths), caller=caller, agent=agent, channels=channels, recorded_at=recorded_at,
             basis=basis, notice=notice, actor=actor or _default_actor(), allow_suppressed=allow_erased_party,
+            override_reason=reason,
         )
         new = [r.id for r in results if not r.error and not r.duplicate]
         if new:

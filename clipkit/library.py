@@ -221,6 +221,7 @@ def import_recordings(
     notice: str | None = None,
     actor: str = "cli",
     allow_suppressed: bool = False,
+    override_reason: str | None = None,
 ) -> list[ImportResult]:
     """Import audio files as recordings of one caller and one agent.
 
@@ -244,6 +245,8 @@ def import_recordings(
         empty identifier) — before anything is written.
     PolicyRefusal
         If a party was erased earlier and ``allow_suppressed`` is not set.
+        With it set, ``override_reason`` (the lawful reason) is required; it
+        is kept as a note (erasable free text) and the override is logged.
     """
     from . import store
 
@@ -263,12 +266,19 @@ def import_recordings(
             raise BadInput(f"--{role} must not be empty") from None
     if canonical["caller"] == canonical["agent"]:
         raise BadInput("--caller and --agent name the same party")
+    overridden = []
     for role, ident in (("caller", caller), ("agent", agent)):
-        if parties.is_suppressed(db, secret, ident, region=region) and not allow_suppressed:
-            raise PolicyRefusal(
-                f"the {role} was erased earlier at their request; importing their calls again needs "
-                "an explicit override (--allow-erased-party) and a lawful reason"
-            )
+        if parties.is_suppressed(db, secret, ident, region=region):
+            if not allow_suppressed:
+                raise PolicyRefusal(
+                    f"the {role} was erased earlier at their request; importing their calls again needs "
+                    "an explicit override with a lawful reason"
+                )
+            overridden.append(role)
+    if overridden:
+        from . import notes
+
+        override_reason = notes.clean(override_reason, name="the lawful reason for importing an erased party")
     max_s = float(home.config["max_recording_hours"]) * 3600
     facts = dict(secret=secret, region=region, caller=caller, agent=agent, basis=basis, recorded=recorded)
 
@@ -356,10 +366,15 @@ def import_recordings(
                         inserted.append(result.id)
                     store.fsync_dirs(placed)  # the renames are durable before the rows commit
                     if inserted:
-                        auditlog.append(
-                            db, kind="recording.import", actor=actor,
-                            data={"recordings": inserted, "caller": caller_row["ref"], "agent": agent_row["ref"]},
-                        )
+                        data = {"recordings": inserted, "caller": caller_row["ref"], "agent": agent_row["ref"]}
+                        if overridden:
+                            from . import notes
+
+                            refs = [caller_row["ref"] if r == "caller" else agent_row["ref"] for r in overridden]
+                            data["override"] = {"erased_party": overridden, "note": notes.add(
+                                db, kind="import.override", text=override_reason, actor=actor, parties_=refs,
+                                recordings=inserted)}
+                        auditlog.append(db, kind="recording.import", actor=actor, data=data)
                     store._seam("rows")
             except BaseException:
                 for path in placed:

@@ -63,7 +63,7 @@ MESSAGES = {
     "objection": "the {who} objected to use of their voice for training",
     "no_consent": "the recording relies on consent, and the {who} {has} not given (or {has} withdrawn) consent for training",
     "not_anonymized": "the clip has no up-to-date anonymized version (render it again after every re-cut or redaction change)",
-    "weak_anonymization": "the clip was anonymized with the weak '{method}' method; render it with 'strong' or pass --allow-weak",
+    "weak_anonymization": "the clip was anonymized with the weak '{method}' method, which can largely be undone; render it again with the strong method",
     "not_approved": "the clip has not been approved by a manager",
     "withdrawn": "the clip was withdrawn and must be approved again before it can be exported",
     "retention_expired": "the recording is past its retention date ({until})",

@@ -545,7 +545,7 @@ def access_bundle(
     name = f"access-request-{request['id']}" if request else f"access-{party['ref'][:8]}-{stamp:%Y%m%d}"
     final = dest / name
     if final.exists():
-        raise BadInput(f"{final} already exists; clipkit never overwrites a bundle — move it away or pick another --to")
+        raise BadInput(f"{final} already exists; clipkit never overwrites a bundle — move it away or pick another folder")
 
     facts = gather(db, home, party)
     outcome = (f"access bundle handed over: {len(facts['recordings'])} recording(s), "

@@ -620,3 +620,74 @@ def test_coaching_from_draw_to_acknowledgement(app_home):
     table = cp.dataframe[-1].value
     assert list(table["shared"]) == [1] and list(table["acknowledged"]) == [1]
     assert "Nice calm greeting" not in " ".join(str(x) for x in table.values.ravel())
+
+
+# ---------------------------------------------------------------- the page's words, never CLI flags
+
+
+@pytest.mark.parametrize("message, shown", [
+    ("--caller must not be empty", "Caller must not be empty"),
+    ("--end 3 must be after --start 4", "End 3 must be after start 4"),
+    ("--recorded-at 'x' is not a time", "Recorded at 'x' is not a time"),
+    ("say which to keep with --channels caller=N,agent=M", "say which to keep with the channel map caller=N,agent=M"),
+    ("a range 3-6 s, not a flag", "a range 3-6 s, not a flag"),
+])
+def test_app_words_turn_options_into_field_names(message, shown):
+    assert _ui.app_words(message) == shown
+
+
+def _library_messages_with_options() -> list[str]:
+    import ast
+
+    found = []
+    for path in sorted((ROOT / "clipkit").rglob("*.py")):
+        if path.name in ("cli.py", "__main__.py", "demo.py"):
+            continue  # the command line's own words
+        for node in ast.walk(ast.parse(path.read_text())):
+            parts = ([node.value] if isinstance(node, ast.Constant) and isinstance(node.value, str) else
+                     [v.value for v in node.values if isinstance(v, ast.Constant)] if isinstance(node, ast.JoinedStr)
+                     else [])
+            found += [p for p in parts if isinstance(p, str) and _ui._OPTION_RE.search(p) and len(p) < 300
+                      and "\n" not in p]
+    return found
+
+
+def test_no_library_message_reaches_a_page_with_an_option_in_it():
+    messages = _library_messages_with_options()
+    assert len(messages) > 40  # the scan finds the messages (it can fail)
+    left = [(m, _ui.app_words(m)) for m in messages if "--" in _ui.app_words(m)]
+    assert not left, left
+
+
+def test_import_page_errors_speak_the_page_language(app_home, make_audio):
+    path = make_audio("upload.wav", seconds=6.0, seed=98)
+    at = ok(app("manager"))
+    ok(at.switch_page("app_pages/manager_import.py").run())
+    at.file_uploader(key="import_files").set_value([("upload.wav", path.read_bytes(), "audio/wav")])
+    at.text_input(key="import_agent").input("E-0042")
+    ok(at.button(key="import_submit").click().run())
+    assert errors(at) == ["Caller must not be empty"]
+
+
+def test_import_page_offers_the_erased_party_override_with_a_reason(app_home, make_audio):
+    db, home = app_home["db"], app_home["home"]
+    from clipkit import parties
+
+    secret = home.secret()
+    pseudo = parties.pseudonym(secret, parties.canonical_identifier("06-55554444"))
+    db["suppressed"].insert({"token": parties.suppression_token(secret, pseudo), "erased_at": "2026-01-01"})
+    path = make_audio("upload.wav", seconds=6.0, seed=97)
+    at = ok(app("manager"))
+    ok(at.switch_page("app_pages/manager_import.py").run())
+    at.file_uploader(key="import_files").set_value([("upload.wav", path.read_bytes(), "audio/wav")])
+    at.text_input(key="import_caller").input("06-55554444")
+    at.text_input(key="import_agent").input("E-0042")
+    ok(at.button(key="import_submit").click().run())
+    assert any("erased earlier" in e and "--" not in e for e in errors(at)), errors(at)
+    assert library.list_recordings(db)[1] == 1
+    at.text_input(key="import_erased_reason").input("court order 2026-7")
+    ok(at.button(key="import_submit").click().run())
+    assert not errors(at), errors(at)
+    assert library.list_recordings(db)[1] == 2
+    entry = list(db.query("SELECT data, actor FROM log WHERE kind = 'recording.import'"))[-1]
+    assert '"override"' in entry["data"] and entry["actor"] == "manager"

@@ -249,7 +249,7 @@ def test_party_with_no_recordings_is_removed_and_suppressed(db, home, make_audio
     with pytest.raises(PolicyRefusal, match="erased earlier"):
         library.import_recordings(db, home, [make_audio()], caller="K-77", agent=AGENT, actor="t")
     (res,) = library.import_recordings(db, home, [make_audio()], caller="K-77", agent=AGENT, actor="t",
-                                       allow_suppressed=True)
+                                       allow_suppressed=True, override_reason="court order 2026-3")
     assert res.error is None
     with pytest.raises(NotFound, match="erased earlier"):
         erasure.erase(db, home, request_id=req["id"], actor="o")

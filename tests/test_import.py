@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 
@@ -312,7 +313,29 @@ def test_erased_party_is_refused_unless_overridden(db, home, make_audio):
     db["suppressed"].insert({"token": parties.suppression_token(secret, pseudo), "erased_at": "2026-01-01"})
     with pytest.raises(PolicyRefusal, match="erased"):
         import_one(db, home, make_audio())
-    assert import_one(db, home, make_audio(), allow_suppressed=True).error is None
+    for reason in (None, "", "   "):  # the override needs its lawful reason, and nothing is imported without one
+        with pytest.raises(BadInput, match="lawful reason"):
+            import_one(db, home, make_audio(), allow_suppressed=True, override_reason=reason)
+    assert db["recordings"].count == 0
+    res = import_one(db, home, make_audio(), allow_suppressed=True, override_reason="complaint file 2026-114")
+    assert res.error is None
+    entry = list(db.query("SELECT data FROM log WHERE kind = 'recording.import'"))[-1]
+    override = json.loads(entry["data"])["override"]
+    assert override["erased_party"] == ["caller"]
+    # the reason is an erasable note, not text in the hash-chained log
+    assert "2026-114" not in entry["data"]
+    assert db["notes"].get(override["note"])["text"] == "complaint file 2026-114"
+
+
+def test_cli_override_of_an_erased_party_needs_a_reason(db, home, make_audio, cli_run):
+    secret = home.secret()
+    pseudo = parties.pseudonym(secret, parties.canonical_identifier("06-12345678"))
+    db["suppressed"].insert({"token": parties.suppression_token(secret, pseudo), "erased_at": "2026-01-01"})
+    args = ["import", str(make_audio()), "--caller", "06-12345678", "--agent", "E-1", "--allow-erased-party"]
+    res, _ = cli_run(*args, as_json=False)
+    assert res.exit_code != 0 and "lawful reason" in res.output
+    res, out = cli_run(*args, "--reason", "court order")
+    assert res.exit_code == 0, res.output
 
 
 def test_wav_truncation_check_reads_chunk_sizes(tmp_path):
