@@ -60,8 +60,9 @@ try:
     if user is None:
         spec = _ui.LOGIN_PAGE
         # every page's address shows the login form, so a bookmark leads to its page after login
+        every = [*(s for specs in _ui.PAGES.values() for s in specs), _ui.ACCOUNTS_PAGE, _ui.MY_ACCOUNT_PAGE]
         hidden = [st.Page(_ui.login_form, title=spec.title, url_path=s.url_path, visibility="hidden")
-                  for s in {s.url_path: s for specs in _ui.PAGES.values() for s in specs}.values()]
+                  for s in {s.url_path: s for s in every}.values()]
         page = st.navigation([st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path,
                                       default=True), *hidden], position="hidden")
     else:
@@ -75,7 +76,7 @@ try:
                 st.session_state.clear()
                 _session.after_logout()
                 st.rerun()
-        specs = _ui.PAGES[user.role]
+        specs = _ui.pages_for(db, user)
         page = st.navigation(
             {f"{user.role.capitalize()} workspace": [
                 st.Page(s.path, title=s.title, icon=s.icon, url_path=s.url_path, default=(i == 0))

@@ -54,6 +54,18 @@ PAGES: dict[str, list[PageSpec]] = {
         PageSpec("app_pages/compliance_retention.py", "Retention & holds", ":material/lock_clock:", "retention"),
     ],
 }
+# for managers with the account-administrator right, and for everyone (their own password)
+ACCOUNTS_PAGE = PageSpec("app_pages/accounts.py", "Accounts", ":material/manage_accounts:", "accounts")
+MY_ACCOUNT_PAGE = PageSpec("app_pages/my_account.py", "My account", ":material/account_circle:", "my-account")
+
+
+def pages_for(db, user) -> list[PageSpec]:
+    """The pages of the user's navigation, in order (the first is the default)."""
+    from clipkit import access
+
+    return [*PAGES[user.role], *([ACCOUNTS_PAGE] if access.is_account_admin(db, user) else []), MY_ACCOUNT_PAGE]
+
+
 LOGIN_PAGE = PageSpec("app_pages/login.py", "Log in", ":material/login:", "login")
 
 STATUS_COLORS = {"draft": "gray", "anonymized": "blue", "approved": "green", "withdrawn": "red"}

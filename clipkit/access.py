@@ -39,7 +39,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from . import (analysis, audio, auditlog, coaching, consent, erasure, export, library, merge, notes, parties, rendering, requests,
-               retention)
+               retention, users)
 from .db import transaction
 from .errors import BadInput, Forbidden, NotFound, PolicyRefusal
 from .home import Home
@@ -76,6 +76,8 @@ PERMISSIONS: dict[str, tuple[frozenset, str]] = {
     "coaching.read": (frozenset({MANAGER, AGENT}), "read coaching reviews"),
     "coaching.counts": (frozenset({COMPLIANCE}), "see how many coaching reviews were shared and played"),
     "agents.label": (frozenset({MANAGER}), "name agents"),
+    "accounts": (frozenset({MANAGER}), "manage accounts"),
+    "account.own": (frozenset({MANAGER, TRAINER, COMPLIANCE, AGENT}), "change your own password"),
 }
 
 # how much raw audio one request may return (a 4-hour call is ~460 MB as WAV)
@@ -948,3 +950,81 @@ def dashboard(db: Database, user: User, *, weeks: int = 12) -> dict:
         "requests": req_counts,
         "requests_due": [r for r in req_rows if r["status"] != "closed"][:10],
     }
+
+
+# ---------------------------------------------------------------- accounts (account administrators; everyone's own)
+
+
+def is_account_admin(db: Database, user: User) -> bool:
+    """Whether the user may manage accounts in the app (a manager with the administrator right)."""
+    try:
+        user = require(db, user, "accounts")
+    except Forbidden:
+        return False
+    return users.is_admin(db, user.name)
+
+
+def _require_admin(db: Database, user: User, target: str | None = None) -> User:
+    user = require(db, user, "accounts")
+    if not users.is_admin(db, user.name):
+        raise Forbidden("only an account administrator may manage accounts; ask one to do it or to make you one")
+    if target is not None and users.normalise_name(target) == user.name:
+        raise BadInput("you cannot do this to your own account here; change your own password on the My account page, "
+                       "and ask another administrator for the rest")
+    return user
+
+
+def list_accounts(db: Database, user: User) -> list[dict]:
+    """Every account (never a password hash), with how many failed logins it has in the lock-out window."""
+    _require_admin(db, user)
+    rows = users.list_users(db)
+    for r in rows:
+        ref = r.pop("agent_ref")
+        r["agent"] = coaching.agent_name(db, ref) if ref else None
+    return rows
+
+
+def add_account(db: Database, home: Home, user: User, name: str, *, role: str, agent_identifier: str | None = None,
+                admin: bool = False) -> dict:
+    """Create an account; returns ``{"name", "password"}``, the password generated (to be shown once)."""
+    user = _require_admin(db, user)
+    if role == "agent":
+        password = coaching.add_agent_account(db, home, name, agent=agent_identifier or "", actor=user.name)
+    elif agent_identifier:
+        raise BadInput("only an agent account is bound to an agent identifier")
+    else:
+        password = users.add_user(db, name, role=role, actor=user.name, admin=admin)
+    return {"name": users.normalise_name(name), "password": password}
+
+
+def reset_password(db: Database, user: User, name: str) -> str:
+    """Give an account a new generated password (returned once); its sessions end and its lock-outs clear."""
+    user = _require_admin(db, user, name)
+    return users.set_password(db, name, actor=user.name)
+
+
+def set_account_disabled(db: Database, user: User, name: str, disabled: bool) -> dict:
+    """Disable an account (no login, its sessions end at once) or enable it again."""
+    user = _require_admin(db, user, name)
+    return users.set_disabled(db, name, disabled, actor=user.name)
+
+
+def unlock_account(db: Database, user: User, name: str) -> dict:
+    """Clear an account's failed logins from every address (lifts a lock-out)."""
+    user = _require_admin(db, user)
+    return users.unlock(db, name, actor=user.name)
+
+
+def set_account_admin(db: Database, user: User, name: str, admin: bool) -> dict:
+    """Grant or take back the account-administrator right (managers only; never the last administrator's)."""
+    user = _require_admin(db, user, name)
+    return users.set_admin(db, name, admin, actor=user.name)
+
+
+def change_my_password(db: Database, user: User, *, old: str, new: str, repeat: str, source: str = "unknown",
+                       idle_s: float = users.DEFAULT_IDLE_S) -> User:
+    """Change the user's own password; every other session ends. Returns the :class:`User` of the new session."""
+    user = require(db, user, "account.own")
+    if new != repeat:
+        raise BadInput("the new password and its repetition differ; the password was not changed")
+    return users.change_own_password(db, user, old=old, new=new, source=source, idle_s=idle_s)

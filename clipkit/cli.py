@@ -556,7 +556,7 @@ def approve(clip_id, actor):
 @cli.group(name="user", cls=_Group)
 @global_options
 def user_group():
-    """Manage the app's local accounts (roles: manager, trainer, compliance)."""
+    """Manage the app's local accounts (roles: manager, trainer, compliance, agent)."""
 
 
 def _password_from_stdin(flag: bool) -> str | None:
@@ -571,11 +571,12 @@ def _password_from_stdin(flag: bool) -> str | None:
 @click.argument("name")
 @click.option("--role", required=True, type=click.Choice(["manager", "trainer", "compliance", "agent"]))
 @click.option("--agent", "agent_id", default=None, help="For --role agent: the agent's identifier (employee id).")
+@click.option("--admin", is_flag=True, help="For --role manager: may manage accounts in the app.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
 @click.option("--actor", default=None)
-@_run(lambda p: f"Created user {p['name']} ({p['role']})"
+@_run(lambda p: f"Created user {p['name']} ({p['role']}{', account administrator' if p.get('admin') else ''})"
       + (f"\nPassword (shown once): {p['password']}" if p.get("password") else ""))
-def user_add(name, role, agent_id, password_stdin, actor):
+def user_add(name, role, agent_id, admin, password_stdin, actor):
     """Create an account; prints a generated password unless --password-stdin."""
     from . import coaching, users
     from .errors import BadInput
@@ -589,9 +590,10 @@ def user_add(name, role, agent_id, password_stdin, actor):
         elif agent_id is not None:
             raise BadInput("--agent goes with --role agent only")
         else:
-            password = users.add_user(db, name, role=role, password=given, actor=actor or _default_actor())
+            password = users.add_user(db, name, role=role, password=given, actor=actor or _default_actor(),
+                                      admin=admin)
         info = users.get_user_info(db, name)
-    out = {"name": info["name"], "role": info["role"]}
+    out = {"name": info["name"], "role": info["role"], "admin": info["admin"]}
     if given is None:
         out["password"] = password
     return out
@@ -647,6 +649,22 @@ def _switch_user(name: str, actor: str | None, *, enable: bool) -> dict:
     return {"name": info["name"], "disabled": info["disabled"]}
 
 
+@user_group.command(name="admin")
+@global_options
+@click.argument("name")
+@click.option("--revoke", is_flag=True, help="Take the right back (never from the last administrator).")
+@click.option("--actor", default=None)
+@_run(lambda p: f"{p['name']} {'is' if p['admin'] else 'is no longer'} an account administrator")
+def user_admin(name, revoke, actor):
+    """Let a manager manage accounts in the app (add, disable, reset passwords, unlock)."""
+    from . import users
+
+    home = _home()
+    with _db(home) as db:
+        info = users.set_admin(db, name, not revoke, actor=actor or _default_actor())
+    return {"name": info["name"], "admin": info["admin"]}
+
+
 @user_group.command(name="unlock")
 @global_options
 @click.argument("name")
@@ -665,6 +683,7 @@ def user_unlock(name, actor):
 @global_options
 @_run(lambda p: "\n".join(
     f"{u['name']:<24} {u['role']:<11} {'DISABLED' if u['disabled'] else 'active':<9} created {u['created_at'][:16]}"
+    + ("  admin" if u["admin"] else "")
     for u in p["users"]
 ) + f"\n({len(p['users'])} users)")
 def user_list():

@@ -94,7 +94,7 @@ def build(home_dir: str | Path, *, samples: Path = SAMPLES, out=sys.stdout) -> d
                 except ClipkitError:
                     pass  # the refusal is the point: it is in the log now
         for name, role in (("manager", "manager"), ("trainer", "trainer"), ("compliance", "compliance")):
-            summary["users"][name] = users.add_user(db, name, role=role)
+            summary["users"][name] = users.add_user(db, name, role=role, admin=role == "manager")
         # coaching: agents by the names their supervisor knows, Sarah's login, one review shared with her
         names = {"E-0007": "Sarah (team A)", "E-0012": "Mark (team B)", "E-0015": "Sanne (team B)",
                  "E-0021": "Ravi (team A)"}

@@ -186,6 +186,47 @@ def m003_agent_role(db: Database) -> None:
     db.execute("ALTER TABLE users_new RENAME TO users")
 
 
+@migrations()
+def m004_admin(db: Database) -> None:
+    # account administrators: managers who may add, disable, reset and unlock accounts in the app.
+    # Nobody is one after the upgrade; `clipkit user admin NAME` grants it.
+    db.execute("ALTER TABLE users ADD COLUMN admin INTEGER NOT NULL DEFAULT 0")
+
+
+def is_admin(db: Database, name: str) -> bool:
+    """Whether the account is an enabled manager with the account-administrator right."""
+    row = db.execute("SELECT role, admin, disabled_at FROM users WHERE name = ?", [name]).fetchone()
+    return bool(row and row[0] == "manager" and row[1] and row[2] is None)
+
+
+def set_admin(db: Database, name: str, admin: bool = True, *, actor: str = "cli") -> dict:
+    """Grant (or take back) the account-administrator right; only managers can hold it.
+
+    Raises
+    ------
+    BadInput
+        For an account that is not a manager, or for taking the right from the
+        last enabled administrator (nobody could manage accounts in the app).
+    """
+    name = normalise_name(name)
+    with transaction(db):
+        row = _row(db, name)
+        if row is None:
+            raise NotFound(f"no user named {name!r}")
+        if admin and row["role"] != "manager":
+            raise BadInput(f"{name!r} is a {row['role']}; only a manager can administer accounts")
+        if not admin and row["admin"] and _other_admins(db, name) == 0:
+            raise BadInput(f"{name!r} is the last account administrator; make another manager one first")
+        db.execute("UPDATE users SET admin = ? WHERE name = ?", [int(bool(admin)), name])
+        auditlog.append(db, kind="user.admin", actor=actor, data={"name": name, "admin": bool(admin)})
+    return get_user_info(db, name)
+
+
+def _other_admins(db: Database, name: str) -> int:
+    return db.execute("SELECT count(*) FROM users WHERE admin = 1 AND disabled_at IS NULL AND role = 'manager' "
+                      "AND name != ?", [name]).fetchone()[0]
+
+
 # ---------------------------------------------------------------- passwords
 
 
@@ -273,7 +314,7 @@ def _row(db: Database, name: str) -> dict | None:
 
 
 def add_user(db: Database, name: str, *, role: str, password: str | None = None, actor: str = "cli",
-             agent_ref: str | None = None) -> str:
+             agent_ref: str | None = None, admin: bool = False) -> str:
     """Create an account; returns its password (a generated one when ``password`` is None).
 
     Parameters
@@ -288,10 +329,13 @@ def add_user(db: Database, name: str, *, role: str, password: str | None = None,
     BadInput
         For a bad name, an unknown role, a too-short password, a name already
         taken, an agent account without its agent (or another role with one),
-        or an agent who has an account already.
+        or an agent who has an account already, or ``admin`` for a role other
+        than manager.
     """
     name = normalise_name(name)
     _check_role(role)
+    if admin and role != "manager":
+        raise BadInput(f"only a manager can administer accounts, not a {role}")
     if (role == "agent") != (agent_ref is not None):
         raise BadInput("an agent account needs the agent it belongs to (--agent ID); other roles have none")
     password = generate_password() if password is None else _check_password(password)
@@ -306,9 +350,11 @@ def add_user(db: Database, name: str, *, role: str, password: str | None = None,
                 raise BadInput(f"that agent already has an account ({other[0]!r}); one account per agent")
         db["users"].insert(
             {"name": name, "role": role, "password_hash": hashed, "created_at": now, "created_by": actor,
-             "password_changed_at": now, "disabled_at": None, "agent_ref": agent_ref}
+             "password_changed_at": now, "disabled_at": None, "agent_ref": agent_ref, "admin": int(bool(admin))}
         )
         data = {"name": name, "role": role}
+        if admin:
+            data["admin"] = True
         if agent_ref is not None:
             data["agent"] = agent_ref
         auditlog.append(db, kind="user.add", actor=actor, data=data)
@@ -357,8 +403,11 @@ def set_disabled(db: Database, name: str, disabled: bool = True, *, actor: str =
     """Disable (or re-enable) an account. A disabled account cannot log in and its sessions end at once."""
     name = normalise_name(name)
     with transaction(db):
-        if _row(db, name) is None:
+        row = _row(db, name)
+        if row is None:
             raise NotFound(f"no user named {name!r}")
+        if disabled and row["admin"] and row["disabled_at"] is None and _other_admins(db, name) == 0:
+            raise BadInput(f"{name!r} is the last account administrator; make another manager one first")
         now = now_iso()
         db.execute("UPDATE users SET disabled_at = ? WHERE name = ?", [now if disabled else None, name])
         if disabled:
@@ -382,17 +431,22 @@ def get_user_info(db: Database, name: str) -> dict:
         raise NotFound(f"no user named {name!r}")
     row.pop("password_hash")
     row["disabled"] = row["disabled_at"] is not None
+    row["admin"] = bool(row["admin"])
     return row
 
 
 def list_users(db: Database) -> list[dict]:
     """Every account, by name, without password hashes."""
     rows = list(db.query(
-        "SELECT name, role, created_at, created_by, password_changed_at, disabled_at, agent_ref FROM users "
+        "SELECT name, role, created_at, created_by, password_changed_at, disabled_at, agent_ref, admin FROM users "
         "ORDER BY name"
     ))
+    since = time.time() - FAILURE_WINDOW_S
     for r in rows:
         r["disabled"] = r["disabled_at"] is not None
+        r["admin"] = bool(r["admin"])
+        r["failed_logins"] = db.execute("SELECT count(*) FROM login_failures WHERE name_key = ? AND at > ?",
+                                        [_name_key(r["name"]), since]).fetchone()[0]
     return rows
 
 

@@ -142,7 +142,7 @@ def test_trainer_navigation_has_no_manager_or_compliance_pages(app_home):
     at = ok(app("trainer"))
     assert [t.value for t in at.title] == ["Training library"]
     pages = {str(Path(str(i.get("script_path"))).resolve()) for i in at._tree._runner._registered_pages.values()}
-    assert pages == {str(ROOT / "app_pages" / "trainer_library.py")}
+    assert pages == {str(ROOT / "app_pages" / "trainer_library.py"), str(ROOT / _ui.MY_ACCOUNT_PAGE.path)}
 
 
 def test_disabled_account_is_logged_out_on_next_run(app_home):
@@ -614,7 +614,7 @@ def test_coaching_from_draw_to_acknowledgement(app_home):
     assert coaching.get(db, rid)["status"] == "acknowledged"
     # the agent's workspace has no other page
     pages = {str(Path(str(i.get("script_path"))).resolve()) for i in ag._tree._runner._registered_pages.values()}
-    assert pages == {str(ROOT / "app_pages" / "agent_reviews.py")}
+    assert pages == {str(ROOT / "app_pages" / "agent_reviews.py"), str(ROOT / _ui.MY_ACCOUNT_PAGE.path)}
     # compliance sees the counts on its dashboard, not the words
     cp = ok(app("compliance"))
     table = cp.dataframe[-1].value
@@ -691,3 +691,61 @@ def test_import_page_offers_the_erased_party_override_with_a_reason(app_home, ma
     assert library.list_recordings(db)[1] == 2
     entry = list(db.query("SELECT data, actor FROM log WHERE kind = 'recording.import'"))[-1]
     assert '"override"' in entry["data"] and entry["actor"] == "manager"
+
+
+# ---------------------------------------------------------------- accounts and my account
+
+
+def test_accounts_page_only_for_an_account_administrator(app_home):
+    at = ok(app("manager"))
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page(_ui.ACCOUNTS_PAGE.path)
+    users.set_admin(app_home["db"], "manager", True)
+    at = ok(app("manager"))
+    ok(at.switch_page(_ui.ACCOUNTS_PAGE.path).run())
+    assert at.title[0].value == "Accounts"
+    for role in ("trainer", "compliance", "agent"):
+        at = ok(app(role))
+        with pytest.raises(ValueError, match="Could not find a navigation page"):
+            at.switch_page(_ui.ACCOUNTS_PAGE.path)
+
+
+def test_administrator_adds_resets_and_disables_in_the_app(app_home):
+    db = app_home["db"]
+    users.set_admin(db, "manager", True)
+    at = ok(app("manager"))
+    ok(at.switch_page(_ui.ACCOUNTS_PAGE.path).run())
+    at.text_input(key="acct_add_name").input("Nina")
+    at.selectbox(key="acct_add_role").set_value("trainer")
+    ok(at.button(key="acct_add_submit").click().run())
+    assert not errors(at), errors(at)
+    (password,) = [c.value for c in at.code]
+    assert users.authenticate(db, "nina", password).role == "trainer"
+    at.selectbox(key="acct_pick").set_value("nina")
+    ok(at.button(key="acct_reset").click().run())
+    (new,) = [c.value for c in at.code]
+    assert new != password and users.authenticate(db, "nina", new)
+    at.selectbox(key="acct_pick").set_value("nina")
+    ok(at.button(key="acct_disable").click().run())
+    assert users.get_user_info(db, "nina")["disabled"]
+    # the page offers no way to disable oneself
+    assert "manager" not in at.selectbox(key="acct_pick").options
+
+
+def test_my_account_changes_the_password_and_keeps_this_session(app_home):
+    db = app_home["db"]
+    at = ok(app("trainer"))
+    ok(at.switch_page(_ui.MY_ACCOUNT_PAGE.path).run())
+    at.text_input(key="my_password_old").input(PASSWORD)
+    at.text_input(key="my_password_new").input("a brand new password")
+    at.text_input(key="my_password_repeat").input("a brand new passw0rd")
+    ok(at.button(key="my_password_submit").click().run())
+    assert any("differ" in e for e in errors(at))
+    at.text_input(key="my_password_old").input(PASSWORD)
+    at.text_input(key="my_password_new").input("a brand new password")
+    at.text_input(key="my_password_repeat").input("a brand new password")
+    ok(at.button(key="my_password_submit").click().run())
+    assert not errors(at), errors(at)
+    assert any("Password changed" in s.value for s in at.success)
+    assert users.authenticate(db, "trainer", "a brand new password")
+    assert users.active_user(db, at.session_state["user"])  # this browser goes on with its new session

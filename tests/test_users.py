@@ -268,7 +268,7 @@ def test_cli_user_commands(home):
     generated = out.output.strip().splitlines()[-1].split(": ")[-1]
     out = r.invoke(cli, ["user", "add", "eve", "--role", "trainer", "--password-stdin", "--json", *args],
                    input=PASSWORD + "\n")
-    assert out.exit_code == 0 and json.loads(out.output) == {"name": "eve", "role": "trainer"}
+    assert out.exit_code == 0 and json.loads(out.output) == {"name": "eve", "role": "trainer", "admin": False}
     out = r.invoke(cli, ["user", "list", "--json", *args])
     listed = json.loads(out.output)["users"]
     assert [(u["name"], u["role"], u["disabled"]) for u in listed] == [("dana", "compliance", False),
