@@ -83,8 +83,9 @@ if info or missing:
     with st.form("consent_form"):
         c1, c2, c3 = st.columns(3)
         purpose = c1.selectbox("Purpose", list(PURPOSES), key="consent_purpose")
-        event = c2.selectbox("Event", list(EVENTS), format_func=lambda e: e.replace("_", " "),
-                             key="consent_event")
+        # no default: recording "consent given" by an unchanged form would be the worst silent mistake
+        event = c2.selectbox("Event", list(EVENTS), format_func=lambda e: e.replace("_", " "), index=None,
+                             placeholder="Choose what the person said", key="consent_event")
         channel = c3.selectbox("Received by", list(CHANNELS), format_func=lambda c: c.replace("_", " "),
                                key="consent_channel")
         c1, c2, c3 = st.columns(3)
@@ -94,7 +95,9 @@ if info or missing:
                                key="consent_ev_s")
         note = st.text_area("Note", key="consent_note", height=70)
         go = st.form_submit_button("Record", key="consent_submit", type="primary")
-    if go:
+    if go and event is None:
+        st.error("Choose the event: consent given or withdrawn, objection made or withdrawn.")
+    elif go:
         evidence = {"recording_id": int(ev_rec), "seconds": float(ev_s or 0.0)} if ev_rec else None
         with _ui.errors():
             out = access.record_consent(db, home, user, party_ref=info["party"]["ref"] if info else None,

@@ -97,7 +97,7 @@ if st.button("Write access bundle", key="ab_go", disabled=not (ab_confirm and ab
         st.session_state["ab_zip"] = access.bundle_zip(db, user, out["bundle_id"])
 ab = st.session_state.get("ab_result")
 if ab:
-    closed = ab.get("closed_request")
+    closed = ab.get("request") if ab.get("closed_request") else None
     st.success(f"Bundle written to {ab['path']}" + (f"; request {closed} closed." if closed else "."))
     st.download_button("Download bundle (.zip)", st.session_state["ab_zip"], file_name="access-bundle.zip",
                        mime="application/zip", key="ab_download", icon=":material/download:")

@@ -244,8 +244,12 @@ with st.expander("Record an objection heard in this call"):
     c1, c2, c3 = st.columns(3)
     party = c1.selectbox("Who objected", ["caller", "agent"], key="obj_party")
     purpose = c2.selectbox("To which use", list(PURPOSES), key="obj_purpose")
+    # the time follows the start of the selected range until someone types one
+    if st.session_state.get(f"obj_from_{rid}") != start_s:
+        st.session_state[f"obj_from_{rid}"] = start_s
+        st.session_state[f"obj_at_{rid}"] = min(start_s, duration)
     at_s = c3.number_input("At (seconds into the call)", min_value=0.0, max_value=duration, step=0.01,
-                           format="%.2f", key=f"obj_at_{rid}", value=min(start_s, duration))
+                           format="%.2f", key=f"obj_at_{rid}")
     obj_note = st.text_input("Note", key="obj_note", placeholder="What was said")
     if st.button("Record objection", key="obj_submit", icon=":material/front_hand:"):
         with _ui.errors():

@@ -246,7 +246,9 @@ def open_request(
     Raises
     ------
     BadInput
-        For an unknown kind or role, an empty identifier, a bad or future date.
+        For an unknown kind or role, an empty identifier, a bad or future date,
+        or a request of the same kind already open for this person (a second
+        letter about the same request is answered by the open one).
     """
     if kind not in KINDS:
         raise BadInput(f"request kind {kind!r} is not one of {', '.join(KINDS)}")
@@ -265,6 +267,10 @@ def open_request(
     now = now_iso()
     with transaction(db):
         party = parties.ensure(db, secret, identifier, region=region, now=now)
+        same = find_open(db, party["ref"], kind)
+        if same:
+            raise BadInput(f"this person already has an open {kind} request (request {same['id']}, due {same['due']}); "
+                           "answer, extend or close that one instead of registering it twice")
         request_id = db["requests"].insert({
             "kind": kind, "party_ref": party["ref"], "role": role, "received_at": received_at.isoformat(),
             "original_due": due, "due": due, "channel": channel, "note": note,

@@ -749,3 +749,44 @@ def test_my_account_changes_the_password_and_keeps_this_session(app_home):
     assert any("Password changed" in s.value for s in at.success)
     assert users.authenticate(db, "trainer", "a brand new password")
     assert users.active_user(db, at.session_state["user"])  # this browser goes on with its new session
+
+
+# ---------------------------------------------------------------- display bugs that misled people
+
+
+def test_objection_time_follows_the_selected_range(app_home):
+    rid = app_home["recording"]["id"]
+    at = ok(app("manager"))
+    at.number_input(key=f"cut_start_{rid}").set_value(7.25)
+    at.number_input(key=f"cut_end_{rid}").set_value(9.5)
+    ok(at.run())
+    assert at.number_input(key=f"obj_at_{rid}").value == 7.25
+
+
+def test_consent_form_has_no_default_event(app_home):
+    db = app_home["db"]
+    at = ok(app("compliance"))
+    ok(at.switch_page("app_pages/compliance_parties.py").run())
+    at.text_input(key="party_identifier").input("+31 6 1234 5678")
+    ok(at.button(key="party_lookup").click().run())
+    assert at.selectbox(key="consent_event").value is None
+    before = len(auditlog.entries(db, kind="consent")[0])
+    ok(at.button(key="consent_submit").click().run())
+    assert any("Choose the event" in e for e in errors(at))
+    assert len(auditlog.entries(db, kind="consent")[0]) == before  # nothing recorded by an untouched form
+
+
+def test_access_bundle_names_the_request_it_closed(app_home):
+    db, home = app_home["db"], app_home["home"]
+    from clipkit import requests
+
+    req = requests.open_request(db, home, kind="access", identifier="+31 6 1234 5678", role="caller", actor="c")
+    at = ok(app("compliance"))
+    ok(at.switch_page("app_pages/compliance_requests.py").run())
+    at.text_input(key="ab_identifier").input("+31 6 1234 5678")
+    at.checkbox(key="ab_confirm").check()
+    ok(at.run())
+    ok(at.button(key="ab_go").click().run())
+    assert not errors(at), errors(at)
+    (msg,) = [s.value for s in at.success if "Bundle written" in s.value]
+    assert msg.endswith(f"; request {req['id']} closed.") and "True" not in msg

@@ -324,3 +324,17 @@ def test_cli_access(recording, tmp_path, cli_run):
     assert res.exit_code == 1 and "never overwrites" in res.stderr
     res, _ = cli_run("request", "access", "--caller", "06-00000001", "--to", tmp_path / "b")
     assert res.exit_code == 1 and "no data is stored" in res.stderr
+
+
+def test_a_second_open_request_of_the_same_kind_is_refused_naming_the_first(db, home):
+    first = requests.open_request(db, home, kind="erasure", identifier="06-12345678", role="caller", actor="c")
+    # the same person, spelt as a copy from an e-mail would be
+    with pytest.raises(BadInput, match=f"request {first['id']}"):
+        requests.open_request(db, home, kind="erasure", identifier="\u202a+31 6 1234-5678\u202c", role="caller",
+                              actor="c")
+    assert db["requests"].count == 1
+    other = requests.open_request(db, home, kind="access", identifier="06-12345678", role="caller", actor="c")
+    assert other["id"] != first["id"]  # another kind is another request
+    requests.close(db, first["id"], outcome="answered", actor="c")
+    again = requests.open_request(db, home, kind="erasure", identifier="06-12345678", role="caller", actor="c")
+    assert again["id"] not in (first["id"], other["id"])  # once answered, a new one may come
