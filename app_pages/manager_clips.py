@@ -134,8 +134,13 @@ a1, a2, a3 = st.columns([2, 1, 2])
 method = a1.selectbox("Method", ["strong", "pitch"], key="anon_method",
                       help="strong: keyed pitch + timbre chain. pitch: plain pitch shift (weak; export refuses it).")
 force = a2.checkbox("Render again", key="anon_force")
+drop_ok = True
+if force and clip["status"] == "approved":
+    # a new rendering is a new version: it must be checked and approved again
+    drop_ok = st.checkbox("Render again and withdraw the approval (trainers lose the clip until it is approved "
+                          "again)", key="anon_force_confirm")
 with a3:
-    go = st.button("Anonymize", key="anon_go", type="primary", icon=":material/auto_fix_high:")
+    go = st.button("Anonymize", key="anon_go", type="primary", icon=":material/auto_fix_high:", disabled=not drop_ok)
 if go:
     bar = st.progress(0.0, text="Anonymizing…")
     with _ui.errors(), st.spinner("Rendering the anonymized voice…"):
@@ -184,9 +189,22 @@ else:
         c2.audio(ab[4], format="audio/wav")
 
 st.markdown("#### Approve")
-can = current is not None and clip["status"] in ("anonymized", "withdrawn")
+if clip["status"] == "withdrawn":
+    with _ui.errors():
+        w = access.clip_withdrawal(db, user, cid)
+        if w:
+            st.error(f"Withdrawn on {w['at'][:16].replace('T', ' ')} by {_ui.plain(w['actor'])}: "
+                     f"{_ui.plain(_ui.app_words(w['reason']))}.")
+blocked = []
 if clip["status"] == "approved":
     st.success(f"Approved by {clip['approved_by']} on {clip['approved_at'][:10]}; trainers can use it.")
+else:
+    with _ui.errors():
+        blocked = access.approval_reasons(db, home, user, cid)
+    if blocked:
+        st.caption("Approval is not possible yet:\n" + "\n".join(f"- {_ui.plain(_ui.app_words(r['message']))}"
+                                                              for r in blocked))
+can = clip["status"] in ("anonymized", "withdrawn", "draft") and not blocked
 if st.button("Approve for training", key="approve_go", disabled=not can, icon=":material/verified:"):
     with _ui.errors():
         access.approve(db, home, user, cid)

@@ -350,8 +350,21 @@ def current_rendering(db: Database, user: User, clip_id: int) -> dict | None:
 
 
 def approve(db: Database, home: Home, user: User, clip_id: int) -> dict:
+    """Approve a clip (see :func:`clipkit.rendering.approve`; a refusal is logged, then raised)."""
     user = require(db, user, "clips.approve")
     return rendering.approve(db, home, clip_id, actor=user.name)
+
+
+def clip_withdrawal(db: Database, user: User, clip_id: int) -> dict | None:
+    """When, by whom and why a clip was last withdrawn, or None (see :func:`clipkit.export.last_withdrawal`)."""
+    require(db, user, "clips.browse")
+    return export.last_withdrawal(db, clip_id)
+
+
+def approval_reasons(db: Database, home: Home, user: User, clip_id: int) -> list[dict]:
+    """Why the user cannot approve the clip now (empty: they can); for disabling the Approve button."""
+    user = require(db, user, "clips.approve")
+    return rendering.approval_reasons(db, home, clip_id, actor=user.name)
 
 
 def anonymized_audio(db: Database, home: Home, user: User, clip_id: int, *, reader: Callable | None = None) -> bytes:

@@ -698,6 +698,13 @@ def recalls(db: Database) -> list[dict]:
     return found
 
 
+def last_withdrawal(db: Database, clip_id: int) -> dict | None:
+    """When, by whom and why the clip was last withdrawn (``{"at", "actor", "reason"}``), or None."""
+    w = db.execute("SELECT at, actor, reason, note_id FROM clip_withdrawals WHERE clip_id = ? ORDER BY at DESC, id DESC "
+                   "LIMIT 1", [clip_id]).fetchone()
+    return None if w is None else {"at": w[0], "actor": w[1], "reason": withdrawal_reason(db, w[2], w[3])}
+
+
 def withdrawal_reason(db: Database, code: str, note_id: int | None) -> str:
     """A withdrawal's reason in words: the typed note for one made by hand, else what the code means."""
     if note_id is not None:

@@ -46,6 +46,8 @@ DEFAULT_CONFIG: dict = {
     "retention_days": {"quality": 90, "training": 730, "dispute": 365},
     # the app logs a user out after this long without activity
     "session_idle_minutes": 30,
+    # a clip must be approved by a manager other than the one who cut it
+    "four_eyes_approval": False,
 }
 
 LEGAL_BASES = ("contract", "legitimate_interest", "consent")
@@ -156,6 +158,8 @@ def _load_config(root: Path) -> dict:
     idle = config.get("session_idle_minutes")
     if isinstance(idle, bool) or not isinstance(idle, (int, float)) or not 1 <= idle <= 24 * 60:
         raise BadInput(f"session_idle_minutes in {path} must be a number of minutes from 1 to 1440; it is {idle!r}")
+    if not isinstance(config.get("four_eyes_approval"), bool):
+        raise BadInput(f"four_eyes_approval in {path} must be true or false; it is {config.get('four_eyes_approval')!r}")
     return config
 
 

@@ -309,30 +309,49 @@ def rendering_path(home: Home, rendering: dict) -> Path:
     return home.root / rendering["path"]
 
 
+def approval_reasons(db: Database, home: Home, clip_id: int, *, actor: str) -> list[dict]:
+    """Why ``actor`` cannot approve the clip now (``[{"code", "message"}]``; empty: they can).
+
+    The clip needs a current anonymized rendering; a withdrawn clip, no party
+    heard still objecting (lifting an objection never re-publishes a clip by
+    itself); and with ``four_eyes_approval`` in ``config.json``, an approver
+    other than the manager who cut it.
+    """
+    clip = library.get_clip(db, clip_id)
+    reasons = []
+    if current_rendering(db, clip) is None:
+        reasons.append({"code": "not_anonymized",
+                        "message": "the clip has no current anonymized version; anonymize it first"})
+    from . import export  # here, not at the top: export imports this module
+
+    reasons += export.approval_blockers(db, clip_id)
+    if home.config.get("four_eyes_approval") and clip["author"] == actor:
+        reasons.append({"code": "four_eyes", "message": f"four-eyes approval is on: a manager other than "
+                                                        f"{clip['author']}, who cut this clip, must approve it"})
+    return reasons
+
+
 def approve(db: Database, home: Home, clip_id: int, *, actor: str) -> dict:
     """A manager approves a clip whose current rendering they have checked.
 
-    A withdrawn clip can be approved again only when no party heard still
-    objects: lifting an objection never re-publishes a clip by itself.
+    The decision is logged either way: a refusal is committed to the log
+    before it is raised.
 
     Raises
     ------
     PolicyRefusal
-        If the clip has no current rendering, or a party heard objects.
+        For every reason of :func:`approval_reasons`.
     """
-    clip = library.get_clip(db, clip_id)
-    if current_rendering(db, clip) is None:
-        raise PolicyRefusal(f"clip {clip_id} has no current anonymized rendering; run 'clipkit anonymize {clip_id}' first")
-    from . import export  # here, not at the top: export imports this module
-
-    blockers = export.approval_blockers(db, clip_id)
-    if blockers:
-        raise PolicyRefusal(
-            f"clip {clip_id} cannot be approved: " + "; ".join(b["message"] for b in blockers), reasons=blockers
-        )
+    reasons = approval_reasons(db, home, clip_id, actor=actor)
+    if reasons:
+        with transaction(db):
+            auditlog.append(db, kind="clip.approve", actor=actor, data={
+                "clip": clip_id, "decision": "refused", "reasons": [r["code"] for r in reasons]})
+        raise PolicyRefusal(f"clip {clip_id} cannot be approved: " + "; ".join(r["message"] for r in reasons),
+                            reasons=reasons)
     now = now_iso()
     with transaction(db):
         db.execute("UPDATE clips SET status = 'approved', approved_by = ?, approved_at = ?, updated_at = ? WHERE id = ?",
                    [actor, now, now, clip_id])
-        auditlog.append(db, kind="clip.approve", actor=actor, data={"clip": clip_id})
+        auditlog.append(db, kind="clip.approve", actor=actor, data={"clip": clip_id, "decision": "allowed"})
     return library.get_clip(db, clip_id)

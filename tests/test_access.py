@@ -96,6 +96,17 @@ def _calls(x):
         "acknowledge_review": ({A}, lambda u: access.acknowledge_review(db, u, x["review"], reply="thanks")),
         "scorecard": ({M, A}, lambda u: access.scorecard(db, home, u)),
         "review_counts": ({C}, lambda u: access.review_counts(db, u)),
+        "approval_reasons": ({M}, lambda u: access.approval_reasons(db, home, u, cid)),
+        "clip_withdrawal": ({M, C}, lambda u: access.clip_withdrawal(db, u, aid)),
+        # the world's manager is an account administrator (see world)
+        "list_accounts": ({M}, lambda u: access.list_accounts(db, u)),
+        "add_account": ({M}, lambda u: access.add_account(db, home, u, "newbie", role="trainer")),
+        "reset_password": ({M}, lambda u: access.reset_password(db, u, "spare")),
+        "set_account_disabled": ({M}, lambda u: access.set_account_disabled(db, u, "spare", True)),
+        "unlock_account": ({M}, lambda u: access.unlock_account(db, u, "spare")),
+        "set_account_admin": ({M}, lambda u: access.set_account_admin(db, u, "spare", True)),
+        "change_my_password": (ALL, lambda u: access.change_my_password(
+            db, u, old="correct horse battery", new="another long password", repeat="another long password")),
     }
 
 
@@ -108,6 +119,8 @@ def world(db, home, recording, clip, make_audio, fake_render, monkeypatch):
     monkeypatch.setattr(users, "SCRYPT_N", 2**10)
     principals = {}
     add_accounts(db, home, "correct horse battery")
+    users.set_admin(db, "manager", True)
+    users.add_user(db, "spare", role="manager", password="correct horse battery", admin=True)
     for role in users.ROLES:
         principals[role] = users.authenticate(db, role, "correct horse battery")
     approved = library.create_clip(db, home, recording["id"], start_s=10, end_s=14, title="ok", author="m")
@@ -138,7 +151,9 @@ def world(db, home, recording, clip, make_audio, fake_render, monkeypatch):
 def test_every_public_function_takes_a_principal_and_is_in_the_table():
     public = {n for n, f in inspect.getmembers(access, inspect.isfunction)
               if f.__module__ == "clipkit.access" and not n.startswith("_")}
-    assert public - {"allowed", "require"} == set(NAMES), public - {"allowed", "require"} ^ set(NAMES)
+    # is_account_admin only decides whether to show the Accounts page: it answers False, never raises
+    helpers = {"allowed", "require", "is_account_admin"}
+    assert public - helpers == set(NAMES), public - helpers ^ set(NAMES)
     for name in public:
         assert "user" in inspect.signature(getattr(access, name)).parameters, name
 
@@ -174,10 +189,19 @@ def test_principals_that_are_not_what_they_claim_are_refused(world, name):
         with pytest.raises(Forbidden):
             call(bad)
     for role in users.ROLES:
-        users.disable_user(db, role)
+        users.disable_user(db, role)  # "spare" stays the account administrator
     for p in world["principals"].values():
         with pytest.raises(Forbidden):
             call(p)
+
+
+def test_is_account_admin_says_no_to_every_forged_principal(world):
+    db = world["db"]
+    assert access.is_account_admin(db, world["principals"][M])
+    forged = users.User("trainer", "manager", world["principals"][T].session)
+    for bad in ("manager", {"name": "manager", "role": "manager"}, None, forged, users.User("manager", "manager"),
+                *(world["principals"][r] for r in (T, C, A))):
+        assert access.is_account_admin(db, bad) is False
 
 
 # ---------------------------------------------------------------- what a trainer may call never leaks

@@ -790,3 +790,54 @@ def test_access_bundle_names_the_request_it_closed(app_home):
     assert not errors(at), errors(at)
     (msg,) = [s.value for s in at.success if "Bundle written" in s.value]
     assert msg.endswith(f"; request {req['id']} closed.") and "True" not in msg
+
+
+# ---------------------------------------------------------------- approval without dead ends
+
+
+def test_approve_is_disabled_with_its_reasons_and_withdrawal_says_why(app_home):
+    db, home, aid = app_home["db"], app_home["home"], app_home["approved"]
+    from clipkit import consent
+
+    rec = app_home["recording"]
+    consent.record(db, party_ref=rec["caller_ref"], purpose="training", event="objection_made", actor="compliance",
+                   home=home)
+    at = ok(app("manager"))
+    ok(at.switch_page("app_pages/manager_clips.py").run())
+    at.selectbox(key="clips_pick").set_value(aid)
+    ok(at.run())
+    assert at.button(key="approve_go").disabled
+    assert any("Approval is not possible yet" in c.value and "objected" in c.value for c in at.caption)
+    assert any(e.startswith("Withdrawn on ") and "compliance" in e for e in errors(at)), errors(at)
+
+
+def test_render_again_on_an_approved_clip_asks_first(app_home):
+    db, aid = app_home["db"], app_home["approved"]
+    at = ok(app("manager"))
+    ok(at.switch_page("app_pages/manager_clips.py").run())
+    at.selectbox(key="clips_pick").set_value(aid)
+    ok(at.run())
+    at.checkbox(key="anon_force").check()
+    ok(at.run())
+    assert at.button(key="anon_go").disabled
+    at.checkbox(key="anon_force_confirm").check()
+    ok(at.run())
+    assert not at.button(key="anon_go").disabled
+    ok(at.button(key="anon_go").click().run())
+    assert library.get_clip(db, aid)["status"] == "anonymized"
+
+
+def test_four_eyes_shows_why_the_author_cannot_approve(app_home):
+    db, home, cid = app_home["db"], app_home["home"], app_home["draft"]
+    import json
+
+    cfg = home.root / "config.json"
+    cfg.write_text(json.dumps({**json.loads(cfg.read_text()), "four_eyes_approval": True}))
+    at = ok(app("manager"))
+    ok(at.switch_page("app_pages/manager_clips.py").run())
+    at.selectbox(key="clips_pick").set_value(cid)
+    ok(at.run())
+    ok(at.button(key="anon_go").click().run())
+    assert library.get_clip(db, cid)["author"] == "manager"  # the fixture's clip was cut by this manager
+    assert at.button(key="approve_go").disabled
+    assert any("four-eyes" in c.value for c in at.caption)

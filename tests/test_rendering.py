@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from clipkit import audio, consent, library, rendering
+from clipkit import audio, auditlog, consent, library, rendering
 from clipkit import db as dbmod
 from clipkit.errors import BadInput, ClipkitError, KeyFileError, PolicyRefusal
 from clipkit.home import open_home
@@ -120,7 +120,7 @@ def test_missing_key_file_is_an_error_not_a_new_voice(db, home, clip):
 
 
 def test_approval_needs_a_current_rendering_and_no_objection(db, home, clip):
-    with pytest.raises(PolicyRefusal, match="no current anonymized rendering"):
+    with pytest.raises(PolicyRefusal, match="no current anonymized version"):
         rendering.approve(db, home, clip["id"], actor="m")
     render(db, home, clip["id"])
     assert rendering.approve(db, home, clip["id"], actor="m")["status"] == "approved"
@@ -132,3 +132,36 @@ def test_approval_needs_a_current_rendering_and_no_objection(db, home, clip):
     assert library.get_clip(db, clip["id"])["status"] == "withdrawn"
     with pytest.raises(PolicyRefusal, match="objected|objection"):
         rendering.approve(db, home, clip["id"], actor="m")
+
+
+def test_a_refused_approval_is_logged_before_it_is_raised(db, home, clip):
+    with pytest.raises(PolicyRefusal):
+        rendering.approve(db, home, clip["id"], actor="m")
+    (entry,) = auditlog.entries(db, kind="clip.approve")[0]
+    assert entry["data"] == {"clip": clip["id"], "decision": "refused", "reasons": ["not_anonymized"]}
+    assert library.get_clip(db, clip["id"])["status"] == "draft"
+
+
+def test_four_eyes_approval_needs_a_second_manager(db, home, clip):
+    home.config["four_eyes_approval"] = True
+    render(db, home, clip["id"])
+    author = library.get_clip(db, clip["id"])["author"]
+    assert [r["code"] for r in rendering.approval_reasons(db, home, clip["id"], actor=author)] == ["four_eyes"]
+    with pytest.raises(PolicyRefusal, match="four-eyes"):
+        rendering.approve(db, home, clip["id"], actor=author)
+    assert library.get_clip(db, clip["id"])["status"] == "anonymized"
+    assert rendering.approve(db, home, clip["id"], actor=author + "-colleague")["status"] == "approved"
+    home.config["four_eyes_approval"] = False
+    assert rendering.approval_reasons(db, home, clip["id"], actor=author) == []
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_four_eyes_setting_must_be_true_or_false(tmp_path, value):
+    import json
+
+    from clipkit.home import init_home, open_home
+
+    h = init_home(tmp_path / "h")[0]
+    (h.root / "config.json").write_text(json.dumps({**h.config, "four_eyes_approval": value}))
+    with pytest.raises(BadInput, match="four_eyes_approval"):
+        open_home(h.root)
