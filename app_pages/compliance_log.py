@@ -50,12 +50,29 @@ with _ui.fatal():
 st.caption(f"{total} entries, newest first")
 if rows:
     st.dataframe(pd.DataFrame([
-        {"#": r["seq"], "at": r["at"][:19].replace("T", " "), "kind": r["kind"], "actor": r["actor"],
-         "decision": r.get("decision") or "", "data": canonical(r["data"])}
+        {"#": r["seq"], "at": r["at"][:19].replace("T", " "), "what": r["what"],
+         "decision": r.get("decision") or ""}
         for r in rows
-    ]), hide_index=True, key="log_table")
+    ]), hide_index=True, key="log_table", column_config={"what": st.column_config.TextColumn(width="large")})
+    by_seq = {r["seq"]: r for r in rows}
+    seq = st.selectbox("Entry detail", list(by_seq), key="log_detail",
+                       format_func=lambda i: f"#{i} · {by_seq[i]['what'][:90]}")
+    r = by_seq[seq]
+    with st.container(border=True, key="log_detail_box"):
+        st.markdown(f"**#{r['seq']}** · {r['at'][:19].replace('T', ' ')} UTC · by {_ui.plain(r['actor'])}")
+        st.markdown(_ui.plain(r["what"]))
+        fields = {k: v for k, v in r["data"].items() if not isinstance(v, (dict, list))}
+        if fields:
+            st.dataframe(pd.DataFrame([{"field": k, "value": str(v)} for k, v in fields.items()]),
+                         hide_index=True, key="log_detail_fields")
+        for what, text in (r.get("notes") or {}).items():
+            st.caption(f"{what.replace('_', ' ').capitalize()}: {_ui.plain(text)}")
+        with st.expander("Raw entry (JSON, as hashed)"):
+            st.code(canonical(r["data"]), language="json", wrap_lines=True)
+            st.caption(f"kind {r['kind']} · hash {r['hash']}")
 
-if st.button("Prepare CSV of these entries", key="log_csv_prepare", icon=":material/table:"):
+if st.button("Prepare CSV of these entries (newest first, as in the table)", key="log_csv_prepare",
+             icon=":material/table:"):
     with _ui.errors():
         st.session_state["log_csv"] = access.log_csv(db, user, **filters)
 if st.session_state.get("log_csv"):

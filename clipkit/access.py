@@ -38,8 +38,8 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from . import (analysis, audio, auditlog, coaching, consent, erasure, export, library, merge, notes, parties, rendering, requests,
-               retention, users)
+from . import (analysis, audio, auditlog, coaching, consent, erasure, export, library, logtext, merge, notes, parties,
+               rendering, requests, retention, users)
 from .db import transaction
 from .errors import BadInput, Forbidden, NotFound, PolicyRefusal
 from .home import Home
@@ -627,23 +627,30 @@ def log_entries(
     db: Database, user: User, *, since: str | None = None, actor: str | None = None, kind: str | None = None,
     refused: bool = False, limit: int | None = 100, offset: int = 0, newest_first: bool = False,
 ) -> tuple[list[dict], int]:
-    """Log entries matching the filters and how many match (see :func:`clipkit.auditlog.entries`)."""
+    """Log entries matching the filters and how many match (see :func:`clipkit.auditlog.entries`).
+
+    Each entry carries ``what``, the entry as a sentence (:mod:`clipkit.logtext`),
+    and the free-text notes it refers to.
+    """
     require(db, user, "log")
-    if newest_first and limit is not None:
-        _, total = auditlog.entries(db, since=since, actor=actor or None, kind=kind or None, refused=refused, limit=0)
-        start = max(0, total - offset - limit)
-        count = max(0, min(limit, total - offset))
-        rows, _ = auditlog.entries(db, since=since, actor=actor or None, kind=kind or None, refused=refused,
-                                   limit=count, offset=start)
-        return notes.resolve(db, list(reversed(rows))), total
-    rows, total = auditlog.entries(db, since=since, actor=actor or None, kind=kind or None, refused=refused,
-                                   limit=limit, offset=offset)
-    return notes.resolve(db, rows), total
+    filters = dict(since=since, actor=actor or None, kind=kind or None, refused=refused)
+    if newest_first:
+        _, total = auditlog.entries(db, **filters, limit=0)
+        if limit is None:
+            rows = list(reversed(auditlog.entries(db, **filters, limit=None)[0]))[offset:]
+        else:
+            start = max(0, total - offset - limit)
+            count = max(0, min(limit, total - offset))
+            rows = list(reversed(auditlog.entries(db, **filters, limit=count, offset=start)[0]))
+    else:
+        rows, total = auditlog.entries(db, **filters, limit=limit, offset=offset)
+    rows = notes.resolve(db, rows)
+    return logtext.with_sentences(rows, parties.labels(db, logtext.refs_in(rows))), total
 
 
-def log_csv(db: Database, user: User, **filters) -> str:
-    """CSV of every entry matching the filters."""
-    rows, _ = log_entries(db, user, limit=None, **filters)
+def log_csv(db: Database, user: User, *, newest_first: bool = True, **filters) -> str:
+    """CSV of every entry matching the filters, in the app table's order (newest first) unless told otherwise."""
+    rows, _ = log_entries(db, user, limit=None, newest_first=newest_first, **filters)
     return auditlog.to_csv(rows)
 
 

@@ -39,6 +39,7 @@ import json
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from . import logtext
 from .db import now_iso, transaction, utc_iso
 from .errors import BadInput
 
@@ -262,15 +263,16 @@ def _cell(value) -> str:
 
 
 def to_csv(rows: list[dict]) -> str:
-    """CSV for auditors: one line per entry, the event data as canonical JSON.
+    """CSV for auditors: one line per entry in the given order, as a sentence and as canonical JSON.
 
     Every cell is quoted (Dutch Excel splits unquoted cells on ``;``) and
     guarded against formula injection.
     """
     buf = io.StringIO()
     w = csv.writer(buf, quoting=csv.QUOTE_ALL)
-    w.writerow(["seq", "at", "kind", "actor", "decision", "data", "hash"])
+    w.writerow(["seq", "at", "what", "kind", "actor", "decision", "data", "hash"])
     for r in rows:
-        w.writerow([_cell(x) for x in (r["seq"], r["at"], r["kind"], r["actor"], r.get("decision") or "",
+        what = r.get("what") or logtext.sentence(r)
+        w.writerow([_cell(x) for x in (r["seq"], r["at"], what, r["kind"], r["actor"], r.get("decision") or "",
                                         canonical(r["data"]), r["hash"])])
     return buf.getvalue()

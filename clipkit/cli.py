@@ -1143,10 +1143,13 @@ def _log_rows(since, actor, kind, refused, limit=None):
     since = utc_iso(since, name="--since")
     from . import notes
 
+    from . import logtext, parties
+
     home = _home()
     with _db(home) as db:
         rows, total = auditlog.entries(db, since=since, actor=actor, kind=kind, refused=refused, limit=limit)
-        return notes.resolve(db, rows), total
+        rows = notes.resolve(db, rows)
+        return logtext.with_sentences(rows, parties.labels(db, logtext.refs_in(rows))), total
 
 
 @cli.group(name="log", cls=_Group, invoke_without_command=True)
@@ -1161,12 +1164,13 @@ def log_group(ctx, since, actor, kind, refused, limit):
 
 
 @_run(lambda p: "\n".join(
-    f"{e['seq']:>6}  {e['time'][:19]}  {e['kind']:<24} {e['actor']:<16} {e['decision'] or ''}" for e in p["entries"]
+    f"{e['seq']:>6}  {e['time'][:19]}  {e['what']}" for e in p["entries"]
 ) + f"\n({len(p['entries'])} of {p['total']} entries)")
 def _log_list(since, actor, kind, refused, limit):
     rows, total = _log_rows(since, actor, kind, refused, limit)
     return {"entries": [{"seq": r["seq"], "time": r["at"], "kind": r["kind"], "actor": r["actor"],
-                         "decision": r["decision"], "data": r["data"], "notes": r["notes"], "hash": r["hash"]}
+                         "decision": r["decision"], "what": r["what"], "data": r["data"], "notes": r["notes"],
+                         "hash": r["hash"]}
                         for r in rows],
             "total": total}
 

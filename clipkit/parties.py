@@ -24,6 +24,7 @@ import hmac
 import re
 import secrets
 import unicodedata
+from collections.abc import Iterable
 
 import phonenumbers
 from sqlite_utils import Database
@@ -182,6 +183,18 @@ def suppression_token(secret: bytes, pseudo: str) -> str:
     # a second, differently-labelled HMAC: the token cannot be joined to the
     # pseudonyms in old backups or exports
     return hmac.new(secret, b"suppress:" + pseudo.encode(), hashlib.sha256).hexdigest()
+
+
+def labels(db: Database, refs: Iterable[str]) -> dict[str, str]:
+    """ref → how staff see the party ("phone ••78"; an agent by their display name)."""
+    refs = list(dict.fromkeys(refs))
+    out: dict[str, str] = {}
+    for i in range(0, len(refs), 500):
+        chunk = refs[i:i + 500]
+        for ref, label, name in db.execute(
+                f"SELECT ref, label, display_name FROM parties WHERE ref IN ({','.join('?' * len(chunk))})", chunk):
+            out[ref] = name or label
+    return out
 
 
 def display_label(canonical: str) -> str:

@@ -350,10 +350,21 @@ def test_compliance_verifies_the_chain_and_filters_the_log(app_home):
     assert any(s.value.startswith("Intact: all") for s in at.success)
     at.selectbox(key="log_kind").set_value("clips")
     ok(at.run())
-    kinds = set(at.dataframe[0].value["kind"])
-    assert kinds and all(k.startswith("clip.") for k in kinds)
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["#", "at", "what", "decision"]
+    # sentences, not JSON: "Cut clip 1 from call #1. By manager."
+    assert all(w.endswith(".") and "{" not in w for w in table["what"]) and any("clip" in w for w in table["what"])
+    # the detail of the selected entry, with its raw JSON one click away
+    first = int(table["#"].iloc[0])
+    assert at.selectbox(key="log_detail").value == first
+    assert any(c.language == "json" for c in at.code)
     ok(at.button(key="log_csv_prepare").click().run())
-    assert at.session_state["log_csv"].startswith('"seq","at","kind"')
+    import csv as csvmod
+    import io
+
+    rows = list(csvmod.DictReader(io.StringIO(at.session_state["log_csv"])))
+    assert [int(r["seq"]) for r in rows] == [int(x) for x in table["#"]]  # the table's order, newest first
+    assert all(r["kind"].startswith("clip.") for r in rows) and rows[0]["what"] == table["what"].iloc[0]
     # tamper with the file behind the log's back: the page says where it broke
     db = app_home["db"]
     db.execute("DROP TRIGGER log_no_update")

@@ -285,10 +285,11 @@ def test_cli_log_csv(cli_run, logged, tmp_path):
     rows = list(csv.DictReader(io.StringIO((tmp_path / "audit.csv").read_text())))
     assert [int(x["seq"]) for x in rows] == [1, 2, 3, 4, 5, 6]
     assert rows[2]["decision"] == "refused" and json.loads(rows[2]["data"])["i"] == 2
-    assert set(rows[0]) == {"seq", "at", "kind", "actor", "decision", "data", "hash"}
+    assert set(rows[0]) == {"seq", "at", "what", "kind", "actor", "decision", "data", "hash"}
+    assert rows[0]["what"].endswith(".") and "By " in rows[0]["what"]
     r, _ = cli_run("log", "csv", "--refused", as_json=False)
     lines = r.stdout.strip().splitlines()
-    assert len(lines) == 2 and lines[0].startswith('"seq","at","kind"')
+    assert len(lines) == 2 and lines[0].startswith('"seq","at","what","kind"')
 
 
 def test_cli_log_bad_since(cli_run, logged):
@@ -341,8 +342,8 @@ def test_csv_keeps_formula_like_actors_as_text(db, actor):
 
     auditlog.append(db, kind="test", actor=actor, data={})
     rows, _ = auditlog.entries(db)
-    parsed = list(csv.reader(io.StringIO(auditlog.to_csv(rows))))
-    assert parsed[1][3] == "'" + actor
+    parsed = list(csv.DictReader(io.StringIO(auditlog.to_csv(rows))))
+    assert parsed[0]["actor"] == "'" + actor
 
 
 def test_a_forged_row_appended_without_the_key_is_caught(logged, home):
