@@ -93,8 +93,27 @@ with _ui.errors():
              "why": f.get("reason_text") or ""}
             for e in recalled for f in e["files"]
         ]), hide_index=True, key="recalls_table")
+        with st.container(border=True, key="recall_done_box"):
+            st.markdown("**The recipient confirmed they deleted the files**")
+            c1, c2, c3 = st.columns([2, 3, 1])
+            by_id = {e["export_id"]: e for e in recalled}
+            done_id = c1.selectbox("Export", list(by_id), key="recall_done_pick",
+                                   format_func=lambda i: f"{i} · {by_id[i]['recipient'] or 'no recipient'}")
+            done_note = c2.text_input("How they confirmed (optional)", key="recall_done_note",
+                                      placeholder="e-mail of 3 May from the training team")
+            with c3:
+                st.write("")
+                if st.button("Mark done", key="recall_done_go", icon=":material/task_alt:"):
+                    with _ui.errors():
+                        out = access.mark_recall_done(db, user, done_id, note=done_note or None)
+                        st.session_state["recall_done_msg"] = (f"Recall of {out['export_id']} marked done "
+                                                               f"({out['files']} file(s)).")
+                        st.rerun()
     else:
-        st.caption("No exported clip has been withdrawn.")
+        st.caption("No open recall: no exported clip has been withdrawn since, or every recipient confirmed.")
+done_msg = st.session_state.pop("recall_done_msg", None)
+if done_msg:
+    st.success(done_msg)
 with st.expander("Withdraw clips by hand"):
     ids_text = st.text_input("Clip ids (comma-separated)", key="withdraw_ids")
     why = st.text_input("Reason", key="withdraw_reason")

@@ -600,6 +600,12 @@ def recalls(db: Database, user: User) -> list[dict]:
     return export.recalls(db)
 
 
+def mark_recall_done(db: Database, user: User, export_id: str, *, note: str | None = None) -> dict:
+    """The recipient confirmed deleting an export's recalled files (see :func:`clipkit.export.mark_recall_done`)."""
+    user = require(db, user, "recall")
+    return export.mark_recall_done(db, export_id, actor=user.name, note=note)
+
+
 def withdraw_clips(
     db: Database, user: User, clip_ids: Sequence[int], *, reason: str, home: Home,
 ) -> list[int]:

@@ -1440,16 +1440,40 @@ def reviews_cmd(agent_id, status, month):
         return {"reviews": coaching.listing(db, agent_ref=ref, status=status, month=month)}
 
 
-@cli.command(name="recalls")
+@cli.group(name="recalls", cls=_Group, invoke_without_command=True)
 @global_options
+@click.pass_context
+def recalls_group(ctx):
+    """Earlier exports containing clips withdrawn since: ask their recipients to delete those files.
+
+    'clipkit recalls done EXPORT_ID' records that the recipient confirmed the deletion.
+    """
+    if ctx.invoked_subcommand is None:
+        _recalls_list()
+
+
 @_run(_recalls_human)
-def recalls_cmd():
-    """Earlier exports containing clips withdrawn since: ask their recipients to delete those files."""
+def _recalls_list():
     from . import export
 
     home = _home()
     with _db(home) as db:
         return {"recalls": export.recalls(db)}
+
+
+@recalls_group.command(name="done")
+@global_options
+@click.argument("export_id")
+@click.option("--note", default=None, help="How the recipient confirmed (kept as an erasable note).")
+@click.option("--actor", default=None)
+@_run(lambda p: f"Recall of {p['export_id']} marked done ({p['files']} file(s) confirmed deleted)")
+def recalls_done(export_id, note, actor):
+    """Record that the recipient of an export confirmed deleting its recalled files."""
+    from . import export
+
+    home = _home()
+    with _db(home) as db:
+        return export.mark_recall_done(db, export_id, actor=actor or _default_actor(), note=note)
 
 
 def main() -> None:

@@ -124,6 +124,24 @@ def m003_item_recordings(db: Database) -> None:
     db.execute("CREATE INDEX export_items_recording ON export_items(recording_id)")
 
 
+@migrations()
+def m004_recall_confirmations(db: Database) -> None:
+    # a recipient confirmed deleting an export's recalled files: the recall leaves the list until a
+    # clip of that export is withdrawn again after the confirmation
+    db.execute(
+        """
+        CREATE TABLE recall_confirmations (
+            id INTEGER PRIMARY KEY,
+            export_id TEXT NOT NULL,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            note_id INTEGER
+        )
+        """
+    )
+    db.execute("CREATE INDEX recall_confirmations_export ON recall_confirmations(export_id, at)")
+
+
 #: why clips are withdrawn, as stored and logged; anything else is free text, kept as a note
 WITHDRAW_CODES = {
     "objection_made": "the person objected to use for training",
@@ -674,12 +692,14 @@ def exports_containing(db: Database, clip_ids: Sequence[int]) -> list[dict]:
     return _export_rows(db, f"i.clip_id IN ({','.join('?' * len(ids))})", ids)
 
 
-def recalls(db: Database) -> list[dict]:
+def recalls(db: Database, *, include_done: bool = False) -> list[dict]:
     """Earlier exports that contained clips withdrawn since: the files to ask recipients to delete.
 
     An item is listed when its clip was withdrawn after the export, or is
     withdrawn now. Each export lists only those items, with when and why
-    each clip was withdrawn.
+    each clip was withdrawn. An item whose deletion the recipient confirmed
+    (:func:`mark_recall_done`) after its withdrawal is left out, unless
+    ``include_done``; each export carries ``done_at`` (its last confirmation).
     """
     found = _export_rows(
         db,
@@ -695,7 +715,37 @@ def recalls(db: Database) -> list[dict]:
             ).fetchone()
             f["withdrawn_at"], f["reason"] = (w[0], w[1]) if w else (None, None)
             f["reason_text"] = withdrawal_reason(db, w[1], w[2]) if w else None
-    return found
+        done = db.execute("SELECT max(at) FROM recall_confirmations WHERE export_id = ?", [e["export_id"]]).fetchone()[0]
+        e["done_at"] = done
+        if done and not include_done:
+            e["files"] = [f for f in e["files"] if (f["withdrawn_at"] or "") > done]
+            e["clip_ids"] = [f["clip_id"] for f in e["files"]]
+    return found if include_done else [e for e in found if e["files"]]
+
+
+def mark_recall_done(db: Database, export_id: str, *, actor: str, note: str | None = None) -> dict:
+    """The recipient of an export confirmed they deleted its recalled files; logged, and it leaves the recall list.
+
+    Raises
+    ------
+    NotFound
+        If the export has nothing open to recall.
+    """
+    open_ = [e for e in recalls(db) if e["export_id"] == export_id]
+    if not open_:
+        raise NotFound(f"export {export_id!r} has no open recall (unknown, or its deletion was already confirmed)")
+    files = open_[0]["files"]
+    text = notes.clean(note, name="the note", required=False)
+    with transaction(db):
+        recs = [r[0] for r in db.execute("SELECT DISTINCT recording_id FROM export_items WHERE export_id = ? "
+                                         "AND recording_id IS NOT NULL", [export_id])]
+        note_id = None if text is None else notes.add(db, kind="export.recall_done", text=text, actor=actor,
+                                                      recordings=recs)
+        now = now_iso()
+        db["recall_confirmations"].insert({"export_id": export_id, "at": now, "actor": actor, "note_id": note_id})
+        auditlog.append(db, kind="export.recall_done", actor=actor,
+                        data={"export_id": export_id, "clips": [f["clip_id"] for f in files], "confirmation_note": note_id})
+    return {"export_id": export_id, "confirmed_at": now, "files": len(files)}
 
 
 def last_withdrawal(db: Database, clip_id: int) -> dict | None:

@@ -96,6 +96,7 @@ def _calls(x):
         "acknowledge_review": ({A}, lambda u: access.acknowledge_review(db, u, x["review"], reply="thanks")),
         "scorecard": ({M, A}, lambda u: access.scorecard(db, home, u)),
         "review_counts": ({C}, lambda u: access.review_counts(db, u)),
+        "mark_recall_done": ({C}, lambda u: access.mark_recall_done(db, u, x["export_id"], note="confirmed")),
         "approval_reasons": ({M}, lambda u: access.approval_reasons(db, home, u, cid)),
         "clip_withdrawal": ({M, C}, lambda u: access.clip_withdrawal(db, u, aid)),
         # the world's manager is an account administrator (see world)

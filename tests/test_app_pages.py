@@ -852,3 +852,20 @@ def test_four_eyes_shows_why_the_author_cannot_approve(app_home):
     assert library.get_clip(db, cid)["author"] == "manager"  # the fixture's clip was cut by this manager
     assert at.button(key="approve_go").disabled
     assert any("four-eyes" in c.value for c in at.caption)
+
+
+def test_compliance_marks_a_recall_done_and_it_leaves_the_banner(app_home, tmp_path):
+    db, home, aid = app_home["db"], app_home["home"], app_home["approved"]
+    from clipkit import export
+
+    res = export.export_clips(db, home, [aid], to=tmp_path / "out", actor="trainer", recipient="Vendor")
+    export.withdraw_clips(db, [aid], actor="compliance", reason="manual", home=home)
+    at = ok(app("compliance"))
+    ok(at.switch_page("app_pages/compliance_log.py").run())
+    assert any("ask the recipients" in w.value for w in at.warning)
+    assert at.selectbox(key="recall_done_pick").value == res["export_id"]
+    at.text_input(key="recall_done_note").input("e-mail from Vendor")
+    ok(at.button(key="recall_done_go").click().run())
+    assert any("marked done" in s.value for s in at.success), [s.value for s in at.success]
+    assert not any("ask the recipients" in w.value for w in at.warning)
+    assert any("Recall of export" in w for w in at.dataframe[0].value["what"])

@@ -516,3 +516,38 @@ def test_an_objection_typed_any_way_blocks_the_callers_export(cli_run, db, home,
     r, out = cli_run("export", ready["clip"]["id"], "--to", out_dir, "--actor", "trainer")
     assert r.exit_code == 3
     assert [x["code"] for x in out["refused"][0]["reasons"]][0] == "objection"
+
+
+def test_a_recall_marked_done_leaves_the_list_until_a_clip_is_withdrawn_again(db, home, ready, recording, out_dir):
+    other = library.create_clip(db, home, recording["id"], start_s=10, end_s=14, title="two", author="m")
+    fake_render(db, home, other)
+    approve(db, other)
+    res = do_export(db, home, [ready["clip"]["id"], other], out_dir, recipient="vendor")
+    with pytest.raises(NotFound, match="no open recall"):
+        export.mark_recall_done(db, res["export_id"], actor="dpo")  # nothing to recall yet
+    export.withdraw_clips(db, [ready["clip"]["id"]], actor="dpo", reason="manual", home=home)
+    (r,) = export.recalls(db)
+    assert r["clip_ids"] == [ready["clip"]["id"]]
+    out = export.mark_recall_done(db, res["export_id"], actor="dpo", note="mail from vendor, 06-12345678 said ok")
+    assert out["files"] == 1 and export.recalls(db) == []
+    (kept,) = export.recalls(db, include_done=True)
+    assert kept["done_at"] == out["confirmed_at"]
+    entry = auditlog.entries(db, kind="export.recall_done")[0][-1]
+    assert entry["data"]["export_id"] == res["export_id"] and "06-" not in str(entry["data"])  # text is a note
+    with pytest.raises(NotFound):
+        export.mark_recall_done(db, res["export_id"], actor="dpo")  # confirmed already
+    # the other clip of the same export is withdrawn later: the export is back, with that file only
+    export.withdraw_clips(db, [other], actor="dpo", reason="manual", home=home)
+    (r,) = export.recalls(db)
+    assert r["export_id"] == res["export_id"] and r["clip_ids"] == [other]
+
+
+def test_cli_recalls_done(cli_run, db, ready, recording, out_dir):
+    _, exp = cli_run("export", ready["clip"]["id"], "--to", out_dir, "--actor", "manager", "--recipient", "vendor")
+    cli_run("object", "--caller", "06-12345678", "--actor", "clerk")
+    r, out = cli_run("recalls", "done", exp["export_id"], "--note", "phoned", "--actor", "dpo")
+    assert r.exit_code == 0 and out["export_id"] == exp["export_id"] and out["files"] == 1
+    r, out = cli_run("recalls")
+    assert out == {"recalls": []}
+    r, out = cli_run("recalls", "done", "x-nope")
+    assert r.exit_code == 1 and out["error"]["code"] == "not_found"
