@@ -5,7 +5,8 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import _ui
-from clipkit import access
+from clipkit import access, measured
+from clipkit.anonymize import METHODS
 
 user, home, db = _ui.context()
 st.title("Compliance dashboard")
@@ -21,6 +22,18 @@ c3.metric("Open requests", req.get("open", 0) + req.get("due-soon", 0) + req.get
 c4.metric("Overdue requests", req.get("overdue", 0))
 if req.get("overdue"):
     st.error(f"{req['overdue']} request(s) are past their due date. See *Requests & erasure*.")
+
+claim = measured.claim("strong", METHODS["strong"])
+with st.container(border=True, key="dash_privacy"):
+    st.markdown("**How anonymous is an anonymized clip?**")
+    if claim["measured"]:
+        st.markdown(_ui.plain(claim["statement"][:1].upper() + claim["statement"][1:]) + ".")
+    else:
+        st.markdown(f"The anonymizer this installation runs ({METHODS['strong']}) has not been measured yet, so "
+                    "clipkit states no figure for it; ask whoever maintains the installation to run the privacy "
+                    "benchmark.")
+    st.markdown("Either way, anonymized clips remain pseudonymised personal data, not anonymous data: someone who "
+                "knows a voice well may still recognise it, so exports stay under the GDPR and objections apply.")
 
 left, right = st.columns(2)
 with left:

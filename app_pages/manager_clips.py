@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import _ui
-from clipkit import access
+from clipkit import access, measured
 from clipkit.library import CLIP_STATUSES
 
 user, home, db = _ui.context()
@@ -152,8 +152,10 @@ if current is None:
     st.caption("No up-to-date anonymized version yet.")
 else:
     figs = current.get("figures") or {}
-    st.caption(f"Current rendering: {current['method']} · {current['created_at'][:19].replace('T', ' ')} "
+    st.caption(f"Current rendering: {current['method_version']} · {current['created_at'][:19].replace('T', ' ')} "
                f"by {current['created_by']}")
+    st.caption("Privacy: " + _ui.plain(measured.claim(current["method"], current["method_version"])["statement"])
+               + ". Anonymized clips remain pseudonymised personal data.")
     before, after = figs.get("f0_median_before") or [], figs.get("f0_median_after") or []
     if before or after:
         from clipkit.audio import ChannelMap

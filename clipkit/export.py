@@ -46,7 +46,7 @@ from pathlib import Path
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from . import audio, auditlog, consent, library, notes, policy, rendering, retention
+from . import audio, auditlog, consent, library, measured, notes, policy, rendering, retention
 from .db import now_iso, transaction
 from .errors import BadAudio, BadInput, ClipkitError, DatabaseBusy, NotFound
 from .home import Home
@@ -530,10 +530,22 @@ def _write_folder(home: Home, dest: Path, final: Path, export_id: str, items: li
             }
             if p["facts"].rendering_method not in policy.STRONG_METHODS:
                 entry["weak_anonymization"] = True
+            entry["anonymization"] = p["rendering"]["method_version"]
             files.append(entry)
+        # what is known about each anonymizer version in the package: measured figures, or "not measured"
+        claims = {}
+        for p in items:
+            r = p["rendering"]
+            if r["method_version"] not in claims:
+                c = measured.claim(r["method"], r["method_version"])
+                claims[r["method_version"]] = {k: c[k] for k in ("method", "version", "measured", "statement",
+                                                                 "figures")}
         manifest = {
             "format": MANIFEST_FORMAT, "export_id": export_id, "created_at": now, "actor": actor,
-            "recipient": recipient, "policy_version": policy.POLICY_VERSION, "files": files,
+            "recipient": recipient, "policy_version": policy.POLICY_VERSION,
+            "anonymization": list(claims.values()),
+            "note": "Anonymized voices remain pseudonymised personal data: handle them under the GDPR.",
+            "files": files,
         }
         body = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode()
         with open(tmp / MANIFEST, "xb") as f:

@@ -869,3 +869,20 @@ def test_compliance_marks_a_recall_done_and_it_leaves_the_banner(app_home, tmp_p
     assert any("marked done" in s.value for s in at.success), [s.value for s in at.success]
     assert not any("ask the recipients" in w.value for w in at.warning)
     assert any("Recall of export" in w for w in at.dataframe[0].value["what"])
+
+
+# ---------------------------------------------------------------- what "anonymized" is claimed to mean
+
+
+def test_dashboard_and_clip_page_state_only_what_was_measured(app_home, tmp_path, monkeypatch):
+    from clipkit import measured
+
+    monkeypatch.setattr(measured, "MEASURED_FILE", tmp_path / "none.json")  # nothing measured
+    at = ok(app("compliance"))
+    box = " ".join(m.value for m in at.markdown)
+    assert "has not been measured yet" in box and "pseudonymised personal data" in box and "%" not in box
+    at = ok(app("manager"))
+    ok(at.switch_page("app_pages/manager_clips.py").run())
+    at.selectbox(key="clips_pick").set_value(app_home["approved"])
+    ok(at.run())
+    assert any("Privacy: " in c.value and "not measured for this version" in c.value for c in at.caption)

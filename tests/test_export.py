@@ -100,9 +100,29 @@ def test_export_writes_opaque_files_and_a_clean_manifest(db, home, ready, out_di
     text = json.dumps(manifest)
     recording = library.get_recording(db, clip["recording_id"])
     for secret in ("Caller gets angry", "rec.wav", "12345678", "E-0007", "e-0007", recording["caller_ref"],
-                   recording["agent_ref"], recording["sha256"], "strong", "method", "0.5", "silence"):
+                   recording["agent_ref"], recording["sha256"], "0.5", "silence"):
         assert secret not in text, secret
     assert clip["title"] not in item["file"]
+    # the method and version are stated, with what is measured about them (here: a test version, never measured)
+    assert entry["anonymization"] == "strong-test-1"
+    (claim,) = manifest["anonymization"]
+    assert claim["version"] == "strong-test-1" and claim["measured"] is False and claim["figures"] is None
+    assert claim["statement"] == "strong-test-1: not measured for this version"
+    assert "pseudonymised personal data" in manifest["note"]
+
+
+def test_manifest_states_the_measured_figures_of_the_running_anonymizer(db, home, ready, out_dir, tmp_path,
+                                                                       monkeypatch):
+    from clipkit import measured
+
+    path = tmp_path / "measured.json"
+    path.write_text(json.dumps({"format": 1, "entries": {measured.source_hash(): {
+        "voices": "ten TTS voices", "methods": {"strong": {"version": "strong-test-1", "eer": {"ignorant": 0.4}}}}}}))
+    monkeypatch.setattr(measured, "MEASURED_FILE", path)
+    res = do_export(db, home, [ready["clip"]["id"]], out_dir)
+    (claim,) = json.loads((out_dir / res["export_id"] / "manifest.json").read_text())["anonymization"]
+    assert claim["measured"] and claim["figures"]["eer"] == {"ignorant": 0.4}
+    assert "40 %" in claim["statement"] and "trained attacker" in claim["statement"]
 
 
 def test_export_is_recorded_in_tables_and_log(db, home, ready, out_dir):
@@ -265,7 +285,8 @@ def test_allow_weak_exports_and_records_it(db, home, clip, out_dir):
     attempt = auditlog.entries(db, kind="export.attempt")[0][-1]["data"]
     assert attempt["allow_weak"] is True and attempt["decisions"][0]["weak_allowed"] is True
     manifest = json.loads((out_dir / res["export_id"] / "manifest.json").read_text())
-    assert manifest["files"][0]["weak_anonymization"] is True and "pitch" not in json.dumps(manifest)
+    # the weak method is named, so the recipient knows it can largely be undone
+    assert manifest["files"][0]["weak_anonymization"] is True and manifest["files"][0]["anonymization"] == "pitch-test-1"
 
 
 # ---------------------------------------------------------------- validation (nothing logged)

@@ -1,0 +1,97 @@
+"""What has been measured about the running anonymizer, as the product states it.
+
+``clipkit/anonymize/measured.json`` ships with the package and is written by
+the privacy benchmark (``bench/record_measured.py``): one entry per
+anonymizer *source hash* (sha256 over ``clipkit/anonymize/*.py``, the
+algorithm ``bench/privacy.py`` uses), with each method's version and the
+figures measured on that exact source. :func:`claim` looks up the running
+source's hash; when there is no entry, or the entry measured another version
+of the method, the claim says **not measured for this version** and carries no
+number — a stale figure is never shown.
+
+This module is outside ``clipkit/anonymize/`` on purpose: editing it does
+not change the anonymizer's hash.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent / "anonymize"
+MEASURED_FILE = PACKAGE / "measured.json"
+NOT_MEASURED = "not measured for this version"
+
+
+def source_files(package: Path = PACKAGE) -> list[Path]:
+    """The anonymizer's source files, in the order they are hashed."""
+    return sorted(package.rglob("*.py"))
+
+
+def source_hash(package: Path = PACKAGE) -> str:
+    """The first 12 hex digits of the sha256 over the anonymizer's sources (paths and bytes)."""
+    h = hashlib.sha256()
+    root = package.parent.parent  # the folder holding clipkit/
+    for f in source_files(package):
+        h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:12]
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: Path, mtime_ns: int) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data.get("entries", {}) if isinstance(data, dict) else {}
+
+
+def entries(path: Path | None = None) -> dict:
+    """Every recorded entry, by source hash ({} when the file is missing or unreadable)."""
+    path = MEASURED_FILE if path is None else path
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        return {}
+    return _load(path, mtime)
+
+
+def _pct(x) -> str:
+    return f"{100 * float(x):.0f} %"
+
+
+def claim(method: str, version: str | None, *, path: Path | None = None, running: str | None = None) -> dict:
+    """What may be said about audio rendered with ``method`` at ``version`` by this installation.
+
+    Returns
+    -------
+    dict
+        ``{"method", "version", "source_sha256", "measured": bool, "figures": dict | None,
+        "statement": str}``. ``figures`` holds the attackers' equal error
+        rates (0–1; 0.5 = chance), ρF0 and WER as recorded, or None.
+    """
+    running = running or source_hash()
+    entry = entries(path).get(running) or {}
+    m = (entry.get("methods") or {}).get(method) or {}
+    out = {"method": method, "version": version, "source_sha256": running, "measured": False, "figures": None,
+           "statement": f"{version or method}: {NOT_MEASURED}"}
+    if not m or m.get("version") != version:
+        return out
+    figures = {k: m[k] for k in ("eer", "rho_f0", "wer", "trained_eer") if k in m}
+    figures.update({k: entry[k] for k in ("measured_at", "voices", "attacker") if k in entry})
+    eer = m.get("eer") or {}
+    parts = []
+    if "trained_eer" in m:
+        parts.append(f"an attacker who has clipkit and trains on its output tells speakers apart at "
+                     f"{_pct(m['trained_eer'])} equal error rate")
+    if eer:
+        worst = min(eer, key=lambda k: eer[k])
+        parts.append(f"untrained comparisons: {_pct(min(eer.values()))} to {_pct(max(eer.values()))} equal error "
+                     f"rate (worst: {worst}; 50 % is chance)")
+    if "trained_eer" not in m:
+        parts.append("not yet measured against a trained attacker")
+    out.update(measured=True, figures=figures,
+               statement=f"{version}, measured on {entry.get('voices', 'the bench voices')}: " + "; ".join(parts))
+    return out

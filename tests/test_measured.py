@@ -1,0 +1,63 @@
+"""What the product says about the anonymizer: measured figures for the running source, never a stale number."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from clipkit import measured
+from clipkit.anonymize import METHODS
+
+
+def _file(tmp_path, entries: dict):
+    path = tmp_path / "measured.json"
+    path.write_text(json.dumps({"format": 1, "entries": entries}))
+    return path
+
+
+ENTRY = {"measured_at": "2026-12-02", "voices": "ten TTS voices", "methods": {
+    "strong": {"version": METHODS["strong"], "eer": {"ignorant": 0.42, "shift-back": 0.338}, "rho_f0": 0.8}}}
+
+
+def test_the_running_source_with_an_entry_is_stated_with_its_figures(tmp_path):
+    path = _file(tmp_path, {measured.source_hash(): ENTRY})
+    c = measured.claim("strong", METHODS["strong"], path=path)
+    assert c["measured"] and c["figures"]["eer"]["shift-back"] == 0.338
+    assert "34 % to 42 %" in c["statement"] and "not yet measured against a trained attacker" in c["statement"]
+
+
+@pytest.mark.parametrize("entries, version", [
+    ({}, METHODS["strong"]),                                   # nothing recorded
+    ({"0123456789ab": ENTRY}, METHODS["strong"]),              # recorded for another source
+    ("running", "strong-v1"),                                  # this source, but the clip was rendered by an old version
+])
+def test_anything_else_is_not_measured_and_carries_no_number(tmp_path, entries, version):
+    path = _file(tmp_path, {measured.source_hash(): ENTRY} if entries == "running" else entries)
+    c = measured.claim("strong", version, path=path)
+    assert not c["measured"] and c["figures"] is None
+    assert c["statement"].endswith("not measured for this version") and "%" not in c["statement"]
+
+
+def test_a_broken_file_is_not_a_crash_and_claims_nothing(tmp_path):
+    path = tmp_path / "measured.json"
+    path.write_text("{not json")
+    assert not measured.claim("strong", METHODS["strong"], path=path)["measured"]
+
+
+def test_editing_the_anonymizer_changes_the_hash(tmp_path):
+    pkg = tmp_path / "clipkit" / "anonymize"
+    shutil.copytree(measured.PACKAGE, pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    assert measured.source_hash(pkg) == measured.source_hash()
+    (pkg / "_voice.py").write_text((pkg / "_voice.py").read_text() + "\n# a tweak\n")
+    assert measured.source_hash(pkg) != measured.source_hash()
+
+
+def test_the_shipped_file_is_valid_and_every_entry_names_its_versions():
+    data = json.loads(measured.MEASURED_FILE.read_text())
+    assert data["format"] == 1
+    for digest, entry in data["entries"].items():
+        assert len(digest) == 12 and entry["methods"]
+        for method, m in entry["methods"].items():
+            assert m["version"].startswith(method + "-") and all(0 <= v <= 1 for v in m["eer"].values())
