@@ -218,6 +218,24 @@ def plain(text) -> str:
     return " ".join(str(text if text is not None else "").split()).translate(_MD_SPECIAL)
 
 
+def deletion_preview(calls: list[dict], plan: dict, *, key: str) -> None:
+    """What a purge or erasure would delete, listed: the calls, the files in the data home, copies outside it."""
+    import pandas as pd
+
+    copies = plan.get("copies") or {}
+    outside = [{"file": c["path"], "what": f"export {c['export_id']}, clip {c['clip_id']}"}
+               for c in copies.get("exports", [])]
+    outside += [{"file": b["path"], "what": f"access bundle {b['id']}"} for b in copies.get("bundles", [])]
+    files = [{"file": p, "what": "in the data home"} for p in plan.get("file_paths", [])] + outside
+    with st.expander(f"Which calls ({len(calls)}) and files ({len(files)})", expanded=len(calls) <= 10):
+        if calls:
+            st.dataframe(pd.DataFrame(calls), hide_index=True, key=f"{key}_calls")
+        if files:
+            st.dataframe(pd.DataFrame(files), hide_index=True, key=f"{key}_files")
+        if not calls and not files:
+            st.caption("Nothing.")
+
+
 def badge(status: str) -> None:
     st.badge(status, color=STATUS_COLORS.get(status, "gray"))
 

@@ -121,6 +121,10 @@ if plan and plan[0] == er_identifier and plan[1] == er_request:
     st.warning(f"Would permanently delete {would.get('recordings', 0)} call(s), {would.get('clips', 0)} clip(s), "
                f"{would.get('renderings', 0)} anonymized rendering(s) and {would.get('files', 0)} file(s), and the "
                "link to the person.")
+    _ui.deletion_preview([
+        {"call": f"#{r['id']}", "recorded": (r["recorded_at"] or "")[:16].replace("T", " "), "as": r["role"],
+         "clips": r["clips"], "kept": "legal hold" if r["held"] else ""} for r in p.get("recordings", [])],
+        p, key="er_preview")
     if p.get("refused"):
         st.info("Kept (legal hold): " + "; ".join(f"call #{r['recording']}: {_ui.plain(r['reason'])}" for r in p["refused"]))
     if p.get("exports_to_recall"):

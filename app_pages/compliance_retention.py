@@ -65,6 +65,9 @@ plan = st.session_state.get("purge_plan")
 if plan:
     st.warning(f"Would delete {len(plan['deleted'])} call(s) past retention, with {plan['clips']} clip(s) and "
                f"{plan['renderings']} rendering(s); {len(plan['kept_on_hold'])} kept on legal hold.")
+    _ui.deletion_preview([
+        {"call": f"#{d['id']}", "recorded": (d["recorded_at"] or "")[:16].replace("T", " "),
+         "keep until": (d["retention_until"] or "")[:10]} for d in plan["deleted"]], plan, key="purge_preview")
     sure = st.checkbox("Delete them permanently", key="purge_confirm")
     if st.button("Purge now", key="purge_go", disabled=not sure, type="primary", icon=":material/delete_sweep:"):
         with _ui.errors(), st.spinner("Purging…"):

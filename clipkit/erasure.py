@@ -88,6 +88,7 @@ def plan(db: Database, home: Home, party: dict) -> dict:
         "recordings": recordings, "erase": free,
         "refused": [{"recording": r["id"], "reason": f"on legal hold: {r['hold_reason']}"} for r in rows if r["hold_reason"]],
         "clips": len(work["clips"]), "renderings": len(work["renderings"]), "files": len(work["files"]),
+        "file_paths": [path for path, _ in work["files"]],
         "exports": exports, "all_clips": every["clips"],
     }
 
@@ -168,6 +169,7 @@ def erase(
                               "renderings": work["renderings"], "files": work["files"]}
         out["orphans"] = store.orphans(db, home)
         out["copies"] = work["copies"]
+        out["file_paths"] = work["file_paths"]  # inside the data home; copies outside it are in "copies"
         return out
 
     with transaction(db):

@@ -399,7 +399,8 @@ def purge(db: Database, home: Home, *, now: str | datetime | None = None, dry_ru
     if dry_run:
         plan = derived(db, [d["id"] for d in due])
         out.update(clips=len(plan["clips"]), renderings=len(plan["renderings"]), files=len(plan["files"]),
-                   orphans=store.orphans(db, home), copies=plan["copies"])
+                   file_paths=[path for path, _ in plan["files"]], orphans=store.orphans(db, home),
+                   copies=plan["copies"])
         return out
     if old_reviews:
         # coaching reviews are kept review_retention_days, whatever happens to their call

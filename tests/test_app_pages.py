@@ -420,6 +420,12 @@ def test_compliance_requests_register_and_erasure_confirmation(app_home):
     ok(at.button(key="er_preview").click().run())
     assert not errors(at), errors(at)
     assert any("Would permanently delete 1 call(s)" in w.value for w in at.warning)
+    # the preview lists the call and every file, not only counts
+    rid, rec = app_home["recording"]["id"], app_home["recording"]
+    (calls,) = [d.value for d in at.dataframe if "call" in d.value.columns]  # AppTest has no dataframe keys
+    (files,) = [list(d.value["file"]) for d in at.dataframe if "file" in d.value.columns]
+    assert list(calls["call"]) == [f"#{rid}"] and list(calls["as"]) == ["caller"]
+    assert rec["path"] in files and len(files) == 2  # the call and the approved clip's rendering
     assert at.button(key="er_go").disabled
     at.checkbox(key="er_confirm").check()
     ok(at.run())
@@ -886,3 +892,20 @@ def test_dashboard_and_clip_page_state_only_what_was_measured(app_home, tmp_path
     at.selectbox(key="clips_pick").set_value(app_home["approved"])
     ok(at.run())
     assert any("Privacy: " in c.value and "not measured for this version" in c.value for c in at.caption)
+
+
+def test_purge_preview_lists_the_calls_it_would_delete(app_home):
+    db = app_home["db"]
+    rid = app_home["recording"]["id"]
+    db.execute("UPDATE recordings SET recorded_at = '2020-01-01T00:00:00+00:00', "
+               "retention_until = '2020-02-01T00:00:00+00:00' WHERE id = ?", [rid])
+    db.execute("DELETE FROM clips")  # no training clip keeps it
+    db.conn.commit()
+    at = ok(app("compliance"))
+    ok(at.switch_page("app_pages/compliance_retention.py").run())
+    ok(at.button(key="purge_preview").click().run())
+    assert not errors(at), errors(at)
+    calls = at.dataframe[-2].value  # the preview's two tables come last
+    assert list(calls["call"]) == [f"#{rid}"]
+    (files,) = [list(d.value["file"]) for d in at.dataframe if "file" in d.value.columns]
+    assert app_home["recording"]["path"] in files
