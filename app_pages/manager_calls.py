@@ -71,6 +71,12 @@ st.caption(f"{total} call{'s' if total != 1 else ''} · showing {offset + 1}–{
 rows_picked = (getattr(picked, "selection", None) or {}).get("rows", []) if picked is not None else []
 if rows_picked:
     st.session_state["calls_recording"] = recs[rows_picked[0]]["id"]
+asked = st.session_state.pop("calls_open", None)  # "Open call #N" from another page (e.g. after an import)
+if asked is not None and asked not in by_id:
+    with _ui.errors():
+        by_id = {asked: {"difficulty": None, **access.get_recording(db, user, asked)}, **by_id}
+if asked in by_id:
+    st.session_state["calls_recording"] = asked
 wanted = st.session_state.get("calls_recording")
 if wanted not in by_id:
     st.session_state["calls_recording"] = recs[0]["id"]
@@ -78,7 +84,7 @@ if wanted not in by_id:
 with _ui.fatal():
     rid = st.selectbox("Open call", list(by_id), key="calls_recording",
                        format_func=lambda i: f"#{i} · {by_id[i]['recorded_at'][:16].replace('T', ' ')} · "
-                                             f"difficulty {'–' if by_id[i]['difficulty'] is None else round(by_id[i]['difficulty'])}")
+                                             f"difficulty {'–' if by_id[i].get('difficulty') is None else round(by_id[i]['difficulty'])}")
     rec = by_id[rid]
     duration = float(rec["duration_s"])
     cmap = ChannelMap.from_text(rec["channel_map"])

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import _ui
-from clipkit import access, store
+from clipkit import access, batch, store
 from clipkit.home import LEGAL_BASES
 
 user, home, db = _ui.context()
@@ -47,6 +47,32 @@ with st.form("import_form", clear_on_submit=False):
             help="Only with a lawful reason (e.g. a court order). It is kept with the log entry of this import.")
     submitted = st.form_submit_button("Import", key="import_submit", type="primary", icon=":material/upload:")
 
+FORM_KEYS = ("import_files", "import_caller", "import_agent", "import_channels_custom", "import_recorded_at",
+             "import_erased_reason")
+
+
+def _save_uploads(uploads, scratch) -> dict:
+    """The uploaded files on disk in the scratch folder: ``{uploaded name: path}``."""
+    saved = {}
+    for i, f in enumerate(uploads):
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", f.name)[-120:] or "upload"
+        dest = scratch.path / f"{i:03d}-{safe}"
+        with open(dest, "wb") as out:
+            shutil.copyfileobj(f, out, 1 << 20)
+        saved[f.name] = dest
+    return saved
+
+
+def _row(name: str, r, error: str | None = None) -> dict:
+    if error or r is None or r.error:
+        text, path = error or r.error, str(getattr(r, "path", "") or "")
+        # the scratch copy's path means nothing to the user: name the file they uploaded
+        return {"file": name, "result": "error: " + _ui.app_words(text.replace(path, name) if path else text),
+                "call": None}
+    state = "already imported as" if r.duplicate else "imported as"
+    return {"file": name, "result": f"{state} call #{r.id} ({r.duration_s:.1f} s, {r.channels} ch)", "call": r.id}
+
+
 if submitted:
     if not files:
         st.error("Choose at least one audio file to import.")
@@ -54,33 +80,70 @@ if submitted:
         cmap = None if channels == "auto" else (custom.strip() if channels == "custom" else channels)
         # a locked scratch folder: another process's clean-up leaves it alone while this run lives
         scratch = store.Scratch(home, "upload")
-        upload_dir = scratch.path
         try:
-            paths = []
-            for i, f in enumerate(files):
-                safe = re.sub(r"[^A-Za-z0-9._-]+", "_", f.name)[-120:] or "upload"
-                dest = upload_dir / f"{i:03d}-{safe}"
-                with open(dest, "wb") as out:
-                    shutil.copyfileobj(f, out, 1 << 20)
-                paths.append(dest)
-            with _ui.errors(), st.spinner(f"Checking and importing {len(paths)} file(s)…"):
-                results = access.import_calls(db, home, user, paths, caller=caller, agent=agent, channels=cmap,
-                                              recorded_at=recorded_at.strip() or None, basis=basis,
+            saved = _save_uploads(files, scratch)
+            with _ui.errors(), st.spinner(f"Checking and importing {len(saved)} file(s)…"):
+                results = access.import_calls(db, home, user, list(saved.values()), caller=caller, agent=agent,
+                                              channels=cmap, recorded_at=recorded_at.strip() or None, basis=basis,
                                               notice=notice.strip() or None,
                                               erased_party_reason=erased_reason.strip() or None)
-                names = {str(p): f.name for p, f in zip(paths, files)}
-                table = []
-                for r in results:
-                    name = names.get(r.path, r.path)
-                    if r.error:
-                        table.append({"file": name,
-                                      "result": "error: " + _ui.app_words(r.error.replace(str(r.path), name))})
-                    else:
-                        state = "already imported as" if r.duplicate else "imported as"
-                        table.append({"file": name, "result": f"{state} call #{r.id} ({r.duration_s:.1f} s, "
-                                                              f"{r.channels} ch)"})
-                ok = sum(1 for r in results if not r.error)
-                (st.success if ok == len(results) else st.warning)(f"{ok} of {len(results)} file(s) imported.")
-                st.dataframe(pd.DataFrame(table), hide_index=True, key="import_results")
+                names = {str(p): n for n, p in saved.items()}
+                st.session_state["import_done"] = [_row(names.get(r.path, r.path), r) for r in results]
+                if all(not r.error for r in results):
+                    for k in FORM_KEYS:  # a clean form for the next batch
+                        st.session_state.pop(k, None)
+                st.rerun()
         finally:
             scratch.close()
+
+# ---------------------------------------------------------------- many calls with a metadata CSV
+st.divider()
+st.subheader("Many calls with a metadata CSV")
+st.caption("How call recorders export: a CSV with one row per file and the columns file, caller, agent, and "
+           "optionally recorded_at, channels (caller,agent · agent,caller · mixed · caller=N,agent=M), basis "
+           "(contract · legitimate_interest · consent) and notice. Upload the CSV and the audio files it names.")
+with st.form("batch_form", clear_on_submit=True):
+    sheet = st.file_uploader("Metadata CSV", type=["csv", "txt"], key="batch_csv")
+    audio_files = st.file_uploader("The audio files it names", type=["wav", "flac", "ogg", "mp3"],
+                                   accept_multiple_files=True, key="batch_files")
+    go = st.form_submit_button("Import all", key="batch_submit", type="primary", icon=":material/playlist_add:")
+if go:
+    if sheet is None or not audio_files:
+        st.error("Choose the metadata CSV and the audio files it names.")
+    else:
+        raw = sheet.getvalue()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("cp1252", errors="replace")
+        with _ui.errors():
+            rows = batch.parse_manifest(text)
+            scratch = store.Scratch(home, "upload")
+            try:
+                saved = _save_uploads(audio_files, scratch)
+                with st.spinner(f"Importing {len(rows)} call(s)…"):
+                    items = access.import_batch(db, home, user, rows, files=saved)
+                st.session_state["import_done"] = [
+                    dict(_row(it["file"], it["result"], it["error"]), line=it["line"]) for it in items]
+                st.rerun()
+            finally:
+                scratch.close()
+
+# ---------------------------------------------------------------- the last import's results
+done = st.session_state.get("import_done")
+if done:
+    st.divider()
+    ok = sum(1 for d in done if d["call"] is not None)
+    (st.success if ok == len(done) else st.warning)(f"{ok} of {len(done)} file(s) imported.")
+    st.dataframe(pd.DataFrame([{k: v for k, v in d.items() if k != "call"} for d in done]), hide_index=True,
+                 key="import_results")
+    new = [d["call"] for d in done if d["call"] is not None]
+    cols = st.columns(min(len(new), 6) or 1)
+    for i, call_id in enumerate(new[:12]):
+        if cols[i % len(cols)].button(f"Open call #{call_id}", key=f"import_open_{call_id}",
+                                      icon=":material/arrow_forward:"):
+            st.session_state["calls_open"] = call_id
+            st.switch_page("app_pages/manager_calls.py")
+    if st.button("Clear these results", key="import_clear"):
+        st.session_state.pop("import_done", None)
+        st.rerun()

@@ -144,16 +144,33 @@ def import_calls(
     return results
 
 
+def import_batch(db: Database, home: Home, user: User, rows: list, *, base: Path | None = None,
+                 files: dict[str, Path] | None = None) -> list[dict]:
+    """Import a metadata CSV's rows (see :func:`clipkit.batch.import_manifest`) and analyse the new calls."""
+    from . import batch
+
+    user = require(db, user, "import")
+    items = batch.import_manifest(db, home, rows, base=base or Path("."), actor=user.name, files=files)
+    new = [it["result"].id for it in items if it["error"] is None and not it["result"].duplicate]
+    if new:
+        analysis.analyze_recordings(db, home, new, workers=None if len(new) > 20 else 1)
+    return items
+
+
+def _labelled(db: Database, rows: list[dict]) -> list[dict]:
+    """Recordings with ``caller_label`` and ``agent_label`` as the register shows the parties ("(erased)" if gone)."""
+    found = {ref: row["label"] for ref in {r[f"{p}_ref"] for r in rows for p in ("caller", "agent")} if ref
+             for row in db.query("SELECT label FROM parties WHERE ref = ?", [ref])}
+    for r in rows:
+        for party in ("caller", "agent"):
+            r[f"{party}_label"] = found.get(r[f"{party}_ref"], "(erased)")
+    return rows
+
+
 def list_recordings(db: Database, user: User, *, limit: int = 50, offset: int = 0) -> tuple[list[dict], int]:
     require(db, user, "recordings")
     rows, total = library.list_recordings(db, limit=limit, offset=offset)
-    for r in rows:
-        for party in ("caller", "agent"):
-            try:
-                r[f"{party}_label"] = parties.get(db, r[f"{party}_ref"])["label"]
-            except NotFound:
-                r[f"{party}_label"] = "(erased)"
-    return rows, total
+    return _labelled(db, rows), total
 
 
 def ranked_calls(
@@ -169,13 +186,7 @@ def ranked_calls(
     rows, total = analysis.ranked(db, home, sort=sort, min_difficulty=min_difficulty, moment=moment,
                                   no_clips=no_clips, since=since, until=until, limit=limit, offset=offset,
                                   agent_ref=agent_ref)
-    for r in rows:
-        for party in ("caller", "agent"):
-            try:
-                r[f"{party}_label"] = parties.get(db, r[f"{party}_ref"])["label"]
-            except NotFound:
-                r[f"{party}_label"] = "(erased)"
-    return rows, total
+    return _labelled(db, rows), total
 
 
 def agents(db: Database, user: User) -> list[dict]:
@@ -206,7 +217,7 @@ def cut_range(db: Database, user: User, recording_id: int, *, start_s: float, en
 
 def get_recording(db: Database, user: User, recording_id: int) -> dict:
     require(db, user, "recordings")
-    return library.get_recording(db, recording_id)
+    return _labelled(db, [library.get_recording(db, recording_id)])[0]
 
 
 def waveform(

@@ -221,9 +221,12 @@ def _import_human(p: dict) -> str:
 
 @cli.command(name="import")
 @global_options
-@click.argument("paths", nargs=-1, required=True, type=click.Path(readable=False, dir_okay=True))
-@click.option("--caller", required=True, help="Caller's identifier (phone or customer number).")
-@click.option("--agent", required=True, help="Agent's identifier (employee id).")
+@click.argument("paths", nargs=-1, type=click.Path(readable=False, dir_okay=True))
+@click.option("--manifest", "manifest", default=None, type=click.Path(dir_okay=False),
+              help="A call recorder's metadata CSV (file, caller, agent, recorded_at, channels, basis, notice): "
+                   "one call per row, files relative to the CSV.")
+@click.option("--caller", default=None, help="Caller's identifier (phone or customer number).")
+@click.option("--agent", default=None, help="Agent's identifier (employee id).")
 @click.option("--channels", default=None, help="caller,agent | agent,caller | mixed | caller=N,agent=M")
 @click.option("--recorded-at", default=None, help="ISO 8601 time of the call (default: now).")
 @click.option("--basis", type=click.Choice(["contract", "legitimate_interest", "consent"]), default=None,
@@ -234,17 +237,41 @@ def _import_human(p: dict) -> str:
               help="Import even if a party was erased at their request (needs --reason, the lawful reason).")
 @click.option("--reason", default=None, help="With --allow-erased-party: the lawful reason (kept as an erasable note).")
 @_run(_import_human)
-def import_(paths, caller, agent, channels, recorded_at, basis, notice, actor, allow_erased_party, reason):
-    """Import call recordings (WAV, FLAC, OGG, MP3; 8–48 kHz; mono or stereo)."""
-    from . import library
+def import_(paths, manifest, caller, agent, channels, recorded_at, basis, notice, actor, allow_erased_party, reason):
+    """Import call recordings (WAV, FLAC, OGG, MP3; 8–48 kHz; mono or stereo).
 
+    Either FILES with --caller and --agent, or --manifest FILE.csv with one row per call.
+    """
+    from pathlib import Path
+
+    from . import batch, library
+
+    if manifest is not None:
+        given = [n for n, v in (("FILES", paths), ("--caller", caller), ("--agent", agent), ("--channels", channels),
+                                ("--recorded-at", recorded_at), ("--basis", basis), ("--notice", notice),
+                                ("--allow-erased-party", allow_erased_party)) if v]
+        if given:
+            raise click.UsageError(f"--manifest gives every call's facts; {', '.join(given)} cannot be combined "
+                                   "with it")
+        rows = batch.read_manifest(Path(manifest))
+    elif not paths or caller is None or agent is None:
+        missing = [n for n, v in (("FILES", paths), ("--caller", caller), ("--agent", agent)) if not v]
+        raise click.UsageError(f"missing {', '.join(missing)}: give the files with --caller and --agent, "
+                               "or a metadata CSV with --manifest")
     home = _home()
     with _db(home) as db:
-        results = library.import_recordings(
-            db, home, list(paths), caller=caller, agent=agent, channels=channels, recorded_at=recorded_at,
-            basis=basis, notice=notice, actor=actor or _default_actor(), allow_suppressed=allow_erased_party,
-            override_reason=reason,
-        )
+        if manifest is not None:
+            items = batch.import_manifest(db, home, rows, base=Path(manifest).resolve().parent,
+                                          actor=actor or _default_actor())
+            results = [it["result"] if it["error"] is None else
+                       library.ImportResult(path=f"{manifest}:{it['line']} {it['file']}", error=it["error"])
+                       for it in items]
+        else:
+            results = library.import_recordings(
+                db, home, list(paths), caller=caller, agent=agent, channels=channels, recorded_at=recorded_at,
+                basis=basis, notice=notice, actor=actor or _default_actor(), allow_suppressed=allow_erased_party,
+                override_reason=reason,
+            )
         new = [r.id for r in results if not r.error and not r.duplicate]
         if new:
             # find the difficult moments now, so the calls list is ranked the moment they arrive

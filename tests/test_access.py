@@ -18,7 +18,7 @@ import pytest
 import soundfile as sf
 
 from conftest import add_accounts
-from clipkit import access, audio, auditlog, export, library, rendering, users
+from clipkit import access, audio, auditlog, batch, export, library, rendering, users
 from clipkit.errors import ClipkitError, Forbidden, NotFound, PolicyRefusal
 
 M, T, C, A = "manager", "trainer", "compliance", "agent"
@@ -96,6 +96,8 @@ def _calls(x):
         "acknowledge_review": ({A}, lambda u: access.acknowledge_review(db, u, x["review"], reply="thanks")),
         "scorecard": ({M, A}, lambda u: access.scorecard(db, home, u)),
         "review_counts": ({C}, lambda u: access.review_counts(db, u)),
+        "import_batch": ({M}, lambda u: access.import_batch(
+            db, home, u, batch.parse_manifest(f"file,caller,agent\n{x['new_file']},06-1,E-9\n"))),
         "mark_recall_done": ({C}, lambda u: access.mark_recall_done(db, u, x["export_id"], note="confirmed")),
         "approval_reasons": ({M}, lambda u: access.approval_reasons(db, home, u, cid)),
         "clip_withdrawal": ({M, C}, lambda u: access.clip_withdrawal(db, u, aid)),

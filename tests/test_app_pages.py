@@ -909,3 +909,42 @@ def test_purge_preview_lists_the_calls_it_would_delete(app_home):
     assert list(calls["call"]) == [f"#{rid}"]
     (files,) = [list(d.value["file"]) for d in at.dataframe if "file" in d.value.columns]
     assert app_home["recording"]["path"] in files
+
+
+def test_import_clears_the_form_and_links_to_the_new_call(app_home, make_audio):
+    path = make_audio("upload.wav", seconds=5.0, seed=96)
+    at = ok(app("manager"))
+    ok(at.switch_page("app_pages/manager_import.py").run())
+    at.file_uploader(key="import_files").set_value([("upload.wav", path.read_bytes(), "audio/wav")])
+    at.text_input(key="import_caller").input("06-87654321")
+    at.text_input(key="import_agent").input("E-0042")
+    ok(at.button(key="import_submit").click().run())
+    assert any("1 of 1" in s.value for s in at.success)
+    assert at.text_input(key="import_caller").value == "" and at.text_input(key="import_agent").value == ""
+    (new,) = [b for b in at.button if b.key and b.key.startswith("import_open_")]
+    call_id = int(new.key.rsplit("_", 1)[1])
+    ok(new.click().run())
+    assert at.selectbox(key="calls_recording").value == call_id
+
+
+def test_batch_import_with_a_metadata_csv(app_home, make_audio):
+    db = app_home["db"]
+    a = make_audio("a.wav", seconds=4.0, seed=94)
+    b = make_audio("b.wav", seconds=4.5, seed=95)
+    sheet = ("file;caller;agent;basis\n"  # Dutch Excel writes semicolons
+             "a.wav;06-11112222;E-0042;contract\n"
+             "b.wav;06-33334444;E-0042;\n"
+             "c.wav;06-5;E-1;\n").encode()
+    at = ok(app("manager"))
+    ok(at.switch_page("app_pages/manager_import.py").run())
+    at.file_uploader(key="batch_csv").set_value([("calls.csv", sheet, "text/csv")])
+    at.file_uploader(key="batch_files").set_value([("a.wav", a.read_bytes(), "audio/wav"),
+                                                   ("b.wav", b.read_bytes(), "audio/wav")])
+    ok(at.button(key="batch_submit").click().run())
+    assert not errors(at), errors(at)
+    assert any("2 of 3" in w.value for w in at.warning)
+    table = at.dataframe[0].value
+    assert list(table["line"]) == [2, 3, 4] and "no uploaded file" in table["result"].iloc[2]
+    assert library.list_recordings(db)[1] == 3
+    bases = sorted(r["basis"] for r in library.list_recordings(db)[0])
+    assert "contract" in bases
