@@ -61,3 +61,14 @@ def test_the_shipped_file_is_valid_and_every_entry_names_its_versions():
         assert len(digest) == 12 and entry["methods"]
         for method, m in entry["methods"].items():
             assert m["version"].startswith(method + "-") and all(0 <= v <= 1 for v in m["eer"].values())
+
+
+def test_the_shipped_figures_are_for_the_running_anonymizer():
+    # fails when clipkit/anonymize/ changes without a new privacy bench run (bench/privacy.py records it):
+    # the product would otherwise say "not measured for this version" everywhere
+    entry = measured.entries().get(measured.source_hash())
+    assert entry, (f"clipkit/anonymize/measured.json has no entry for the running anonymizer "
+                   f"{measured.source_hash()}; run the privacy bench (make bench-privacy)")
+    assert {m: e["version"] for m, e in entry["methods"].items()} == dict(METHODS)
+    c = measured.claim("strong", METHODS["strong"])
+    assert c["measured"] and "%" in c["statement"]
