@@ -122,7 +122,7 @@ def test_manifest_states_the_measured_figures_of_the_running_anonymizer(db, home
     res = do_export(db, home, [ready["clip"]["id"]], out_dir)
     (claim,) = json.loads((out_dir / res["export_id"] / "manifest.json").read_text())["anonymization"]
     assert claim["measured"] and claim["figures"]["eer"] == {"ignorant": 0.4}
-    assert "40 %" in claim["statement"] and "trained attacker" in claim["statement"]
+    assert "40 %" in claim["statement"] and "attacker trained on clipkit" in claim["statement"]
 
 
 def test_export_is_recorded_in_tables_and_log(db, home, ready, out_dir):

@@ -25,7 +25,7 @@ def test_the_running_source_with_an_entry_is_stated_with_its_figures(tmp_path):
     path = _file(tmp_path, {measured.source_hash(): ENTRY})
     c = measured.claim("strong", METHODS["strong"], path=path)
     assert c["measured"] and c["figures"]["eer"]["shift-back"] == 0.338
-    assert "34 % to 42 %" in c["statement"] and "not yet measured against a trained attacker" in c["statement"]
+    assert "34 % to 42 %" in c["statement"] and "not yet measured against an attacker trained on clipkit" in c["statement"]
 
 
 @pytest.mark.parametrize("entries, version", [
