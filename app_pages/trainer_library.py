@@ -24,6 +24,8 @@ with _ui.fatal():
     offset = _ui.paginate(total, per_page=PER_PAGE, key="lib_page")
     rows, total = access.trainer_library(db, user, limit=PER_PAGE, offset=offset, **filters)
 
+two_channels = st.toggle("Two channels (caller in one ear, agent in the other)", key="lib_two_channels",
+                         help="Off: both voices in both ears, as a listener in a training room expects")
 selection: list = st.session_state.setdefault("lib_selection", [])
 st.caption(f"{total} clip{'s' if total != 1 else ''}" + (f" · showing {offset + 1}–{offset + len(rows)}" if rows else ""))
 if not rows:
@@ -51,7 +53,8 @@ for r in rows:
             c1.caption(_ui.plain(r["note"]))
         if c2.button("Play", key=f"lib_play_{r['id']}", icon=":material/play_arrow:"):
             with _ui.errors():
-                data = access.anonymized_audio(db, home, user, r["id"], reader=_ui.cached_file)
+                data = access.anonymized_audio(db, home, user, r["id"], reader=_ui.cached_file,
+                                               mix="channels" if two_channels else "centre")
                 st.session_state["lib_playing"] = playing = (r["id"], data)
                 just_played = r["id"]
         st.session_state[f"lib_sel_{r['id']}"] = r["id"] in selection

@@ -378,12 +378,15 @@ def approval_reasons(db: Database, home: Home, user: User, clip_id: int) -> list
     return rendering.approval_reasons(db, home, clip_id, actor=user.name)
 
 
-def anonymized_audio(db: Database, home: Home, user: User, clip_id: int, *, reader: Callable | None = None) -> bytes:
+def anonymized_audio(db: Database, home: Home, user: User, clip_id: int, *, reader: Callable | None = None,
+                     mix: str = "channels") -> bytes:
     """The bytes of a clip's current anonymized rendering; each call logged (kind ``play``).
 
     The stored bytes plus a random nonce chunk (:func:`clipkit.audio.with_nonce`;
     :func:`clipkit.audio.without_nonce` gives back exactly the stored file,
-    whose sha256 the log records). A trainer gets only approved clips the
+    whose sha256 the log records). With ``mix="centre"`` a two-channel
+    rendering comes as one centred channel (:func:`clipkit.audio.centre_mix`
+    of the stored file; the log says so). A trainer gets only approved clips the
     export policy would let leave, rendered with a strong method. Nobody gets
     a stale rendering, and this function never touches the raw recording.
 
@@ -394,6 +397,8 @@ def anonymized_audio(db: Database, home: Home, user: User, clip_id: int, *, read
         or the policy refuses it (objection, consent, retention, erasure).
     """
     user = require(db, user, "play")
+    if mix not in ("channels", "centre"):
+        raise BadInput(f"mix {mix!r} is not 'channels' or 'centre'")
     clip = library.get_clip(db, clip_id)
     if not allowed(user, "clips.browse"):
         if clip["status"] != "approved":
@@ -411,9 +416,10 @@ def anonymized_audio(db: Database, home: Home, user: User, clip_id: int, *, read
     if not home.contains(path) or not path.exists():
         raise NotFound(f"the anonymized audio of clip {clip_id} is missing")
     data = (reader or _file)(str(path), current["sha256"])
-    auditlog.append(db, kind="play", actor=user.name, data={
-        "clip": clip_id, "rendering": current["id"], "sha256": current["sha256"], "role": user.role,
-    })
+    entry = {"clip": clip_id, "rendering": current["id"], "sha256": current["sha256"], "role": user.role}
+    if mix == "centre":
+        data, entry["mix"] = audio.centre_mix(data), "centre"
+    auditlog.append(db, kind="play", actor=user.name, data=entry)
     return audio.with_nonce(data)
 
 

@@ -326,6 +326,29 @@ def to_wav_bytes(y: np.ndarray, *, sr: int) -> bytes:
     return buf.getvalue()
 
 
+def centre_mix(wav: bytes) -> bytes:
+    """A stereo call rendering as one centred channel: both voices in both ears.
+
+    A two-channel call carries the caller on one channel and the agent on the
+    other; played as is, a listener hears them hard left and right. The two
+    channels are summed (each party speaks mostly alone, so each keeps their
+    level) and scaled down only where the sum would clip. Mono input comes
+    back unchanged.
+    """
+    import io
+
+    with sf.SoundFile(io.BytesIO(wav)) as f:
+        if f.channels != 2:
+            return wav
+        sr = f.samplerate
+        y = f.read(dtype="float32", always_2d=True)
+    mono = y.sum(axis=1)
+    peak = float(np.max(np.abs(mono))) if mono.size else 0.0
+    if peak > 0.999:
+        mono *= 0.999 / peak
+    return to_wav_bytes(mono, sr=sr)
+
+
 # ---------------------------------------------------------------- what the app hands to a browser
 
 NONCE_CHUNK = b"JUNK"  # the RIFF chunk id every WAV reader skips

@@ -9,6 +9,7 @@ stand-in writer so no test waits for the DSP stack; the browser test
 from __future__ import annotations
 
 import hashlib
+import io
 import sys
 from pathlib import Path
 
@@ -286,10 +287,18 @@ def test_trainer_plays_the_rendering_and_the_play_is_logged(app_home):
     from clipkit import rendering
 
     current = rendering.current_rendering(db, library.get_clip(db, cid))
-    assert hashlib.sha256(audio.without_nonce(played[1])).hexdigest() == current["sha256"]
+    stored = (app_home["home"].root / current["path"]).read_bytes()
+    # by default both voices in both ears: the centred mix of exactly the stored rendering
+    assert audio.without_nonce(played[1]) == audio.centre_mix(stored)
+    assert sf.info(io.BytesIO(audio.without_nonce(played[1]))).channels == 1
     assert len(at.get("audio")) == 1
     plays = auditlog.entries(db, kind="play")[0]
-    assert [(p["kind"], p["actor"], p["data"]["clip"]) for p in plays] == [("play", "trainer", cid)]
+    assert [(p["kind"], p["actor"], p["data"]["clip"], p["data"].get("mix")) for p in plays] == [
+        ("play", "trainer", cid, "centre")]
+    # "two channels" gives the stored file itself
+    at.toggle(key="lib_two_channels").set_value(True)
+    ok(at.button(key=f"lib_play_{cid}").click().run())
+    assert hashlib.sha256(audio.without_nonce(at.session_state["lib_playing"][1])).hexdigest() == current["sha256"]
 
 
 def test_trainer_search_and_pagination(app_home, fake_render):
@@ -525,6 +534,7 @@ def test_silence_bordered_clip_never_serves_raw_audio_to_a_trainer(app_home, sha
 
     # then a trainer, in another session, plays the clip
     tr = ok(app("trainer"))
+    tr.toggle(key="lib_two_channels").set_value(True)  # the stored file itself, to compare hashes
     ok(tr.button(key=f"lib_play_{cid}").click().run())
     (served,) = _served(tr, shared_media_store)
     assert hashlib.sha256(audio.without_nonce(served)).hexdigest() == current["sha256"]

@@ -284,7 +284,9 @@ def test_manager_cuts_and_approves_then_trainer_hears_only_the_rendering(server,
     from clipkit import rendering
 
     current = rendering.current_rendering(db, library.get_clip(db, cid))
-    assert hashlib.sha256(stored(played)).hexdigest() == current["sha256"]
+    # the trainer hears the centred mix (both voices in both ears) of exactly the stored rendering
+    centred = clipaudio.centre_mix((home.root / current["path"]).read_bytes())
+    assert stored(played) == centred
     media = [(u, b) for u, b in received if "/media/" in u]
     assert media, [u for u, _ in received]
     src_path = library.recording_path(home, recording)
@@ -300,7 +302,7 @@ def test_manager_cuts_and_approves_then_trainer_hears_only_the_rendering(server,
         assert h not in raw_hashes, f"the trainer received the raw audio ({raw_hashes[h]}) from {url}"
         for name, raw in raw_forms.items():
             assert len(body) < 1000 or raw[44:4044] not in body, f"{url} carries raw PCM ({name})"
-    assert any(hashlib.sha256(stored(b)).hexdigest() == current["sha256"] for _, b in media if b)
+    assert any(stored(b) == centred for _, b in media if b)
     # the play was logged as the trainer's, and nothing raw was played by the trainer
     plays = [e for e in auditlog.entries(db, actor="trainer")[0] if e["kind"].startswith("play")]
     assert [(e["kind"], e["data"]["clip"], e["data"]["sha256"]) for e in plays] == [("play", cid, current["sha256"])]

@@ -165,3 +165,25 @@ def test_four_eyes_setting_must_be_true_or_false(tmp_path, value):
     (h.root / "config.json").write_text(json.dumps({**h.config, "four_eyes_approval": value}))
     with pytest.raises(BadInput, match="four_eyes_approval"):
         open_home(h.root)
+
+
+def test_centre_mix_puts_both_parties_in_both_ears_at_their_level():
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    sr, n = 8000, 8000
+    t = np.arange(n) / sr
+    caller = np.where(t < 0.5, 0.3 * np.sin(2 * np.pi * 200 * t), 0.0)
+    agent = np.where(t >= 0.5, 0.2 * np.sin(2 * np.pi * 300 * t), 0.0)
+    wav = audio.to_wav_bytes(np.stack([caller, agent]), sr=sr)
+    y, _ = sf.read(io.BytesIO(audio.centre_mix(wav)))
+    assert y.ndim == 1
+    assert np.max(np.abs(y[:4000])) == pytest.approx(0.3, abs=0.01)  # each voice keeps its own level
+    assert np.max(np.abs(y[4000:])) == pytest.approx(0.2, abs=0.01)
+    loud = audio.to_wav_bytes(np.stack([np.full(n, 0.9), np.full(n, 0.9)]), sr=sr)
+    y, _ = sf.read(io.BytesIO(audio.centre_mix(loud)))
+    assert np.max(np.abs(y)) <= 1.0 and np.max(np.abs(y)) > 0.99  # scaled, never clipped
+    mono = audio.to_wav_bytes(caller, sr=sr)
+    assert audio.centre_mix(mono) == mono
