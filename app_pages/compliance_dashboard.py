@@ -56,6 +56,32 @@ with right:
     else:
         st.caption("No export attempts in the last 12 weeks.")
 
+left, right = st.columns(2)
+with left:
+    st.subheader("Open requests by due date")
+    if d["requests_open"]:
+        due = pd.DataFrame(d["requests_open"])
+        st.altair_chart(
+            alt.Chart(due).mark_bar().encode(
+                x=alt.X("due:O", title="due"), y=alt.Y("count():Q", title="requests"),
+                color=alt.Color("status:N", scale=alt.Scale(domain=["open", "due-soon", "overdue"],
+                                                            range=["#4c8bf5", "#e37400", "#d93025"]),
+                                legend=alt.Legend(orient="bottom", title=None)),
+                tooltip=["due:O", "status:N", "count():Q"],
+            ).properties(height=220),
+            key="dash_requests_due")
+    else:
+        st.caption("No open requests.")
+with right:
+    st.subheader("Active objections by purpose")
+    ob = pd.DataFrame({"purpose": list(d["objections_by_purpose"]),
+                       "parties": list(d["objections_by_purpose"].values())})
+    st.altair_chart(
+        alt.Chart(ob).mark_bar(color="#ea4335").encode(
+            x=alt.X("purpose:N", title=None), y=alt.Y("parties:Q", title="parties objecting"),
+            tooltip=["purpose", "parties"]).properties(height=220),
+        key="dash_objections")
+
 st.subheader("Requests due")
 if d["requests_due"]:
     rows = pd.DataFrame([{"id": r["id"], "kind": r["kind"], "person": r.get("label") or "(erased)",

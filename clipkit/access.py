@@ -957,7 +957,8 @@ def dashboard(db: Database, user: User, *, weeks: int = 12) -> dict:
 
     ``clips_by_status``; ``weekly``: per ISO week the export attempts that
     exported something and those with refused clips, and plays; ``requests``:
-    counts by status, with the open ones due soonest.
+    counts by status, with the open ones due soonest (``requests_open``: all
+    open ones); ``objections_by_purpose``: parties with an active objection.
     """
     require(db, user, "dashboard")
     by_status = {s: 0 for s in library.CLIP_STATUSES}
@@ -987,11 +988,18 @@ def dashboard(db: Database, user: User, *, weeks: int = 12) -> dict:
     req_counts = {s: 0 for s in ("open", "due-soon", "overdue", "closed")}
     for r in req_rows:
         req_counts[r["status"]] = req_counts.get(r["status"], 0) + 1
+    objections = {p: 0 for p in consent.PURPOSES}
+    for purpose, n in db.execute("SELECT purpose, count(*) FROM consent_status WHERE objection = 'active' "
+                                 "GROUP BY purpose"):
+        objections[purpose] = n
     return {
         "clips_by_status": by_status,
         "weekly": [weekly[k] for k in sorted(weekly)],
         "requests": req_counts,
         "requests_due": [r for r in req_rows if r["status"] != "closed"][:10],
+        "requests_open": [{"id": r["id"], "kind": r["kind"], "due": r["due"], "status": r["status"]}
+                          for r in req_rows if r["status"] != "closed"],
+        "objections_by_purpose": objections,
     }
 
 

@@ -265,3 +265,15 @@ def test_every_payload_is_unique_and_carries_exactly_the_stored_bytes(world):
     assert r1 != r2 and audio.without_nonce(r1) == audio.without_nonce(r2)
     y, sr = sf.read(__import__("io").BytesIO(r1))
     assert sr == 8000 and len(y) == 16000 and np.abs(y).max() > 0
+
+
+def test_dashboard_counts_objections_per_purpose_and_lists_open_requests(world):
+    db, home, c = world["db"], world["home"], world["principals"][C]
+    from clipkit import consent
+
+    before = access.dashboard(db, c)
+    assert before["objections_by_purpose"] == {"training": 0, "quality": 0, "dispute": 0}
+    consent.record(db, party_ref=world["caller_ref"], purpose="quality", event="objection_made", actor="c", home=home)
+    d = access.dashboard(db, c)
+    assert d["objections_by_purpose"]["quality"] == 1 and d["objections_by_purpose"]["training"] == 0
+    assert [r["id"] for r in d["requests_open"]] == [world["request"]]
