@@ -2,12 +2,10 @@
 
 import datetime as dt
 
-import altair as alt
-import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app_pages import _ui
+from app_pages import _ui, _waveform
 from clipkit import access
 from clipkit.audio import ChannelMap
 from clipkit.consent import PURPOSES
@@ -145,39 +143,32 @@ with _ui.fatal():
     start_s, end_s = float(st.session_state[k_start]), float(st.session_state[k_end])
 
     # ------------------------------------------------------------ waveform
-    peaks, spp = access.waveform(db, home, user, rid, points=1500, loader=_ui.cached_envelope)
-    t = np.arange(peaks.shape[1]) * spp
-    if cmap.mixed:
-        m = peaks.max(axis=0)
-        wave = pd.DataFrame({"t": t, "top": m, "bottom": -m, "channel": "mixed"})
-    else:
-        wave = pd.concat([
-            pd.DataFrame({"t": t, "top": peaks[cmap.caller], "bottom": 0.0, "channel": "caller"}),
-            pd.DataFrame({"t": t, "top": 0.0, "bottom": -peaks[cmap.agent], "channel": "agent"}),
-        ])
-    area = alt.Chart(wave).mark_area(opacity=0.8, interpolate="step").encode(
-        x=alt.X("t:Q", title="seconds", scale=alt.Scale(domain=[0, duration], nice=False)),
-        y=alt.Y("top:Q", title="caller ↑ · agent ↓" if not cmap.mixed else "level", scale=alt.Scale(domain=[-1, 1])),
-        y2="bottom:Q",
-        color=alt.Color("channel:N", legend=alt.Legend(orient="right", title=None)),
-    )
-    sel = alt.Chart(pd.DataFrame({"a": [min(start_s, end_s)], "b": [max(start_s, end_s)]})).mark_rect(
-        opacity=0.18, color="orange").encode(x="a:Q", x2="b:Q")
-    layers = [sel, area]
-    if moments:
-        # each moment as a band: the caller's above the line, the agent's below, the whole call's across
-        bands = pd.DataFrame([{
-            "a": m["start_s"], "b": m["end_s"], "moment": MOMENT_NAMES[m["kind"]],
-            "lo": 0.0 if m["party"] == "caller" else -1.0, "hi": 0.0 if m["party"] == "agent" else 1.0,
-        } for m in moments])
-        layers.insert(0, alt.Chart(bands).mark_rect(opacity=0.22).encode(
-            x="a:Q", x2="b:Q", y="lo:Q", y2="hi:Q",
-            color=alt.Color("moment:N", scale=alt.Scale(domain=[MOMENT_NAMES[k] for k in MOMENT_COLORS],
-                                                         range=list(MOMENT_COLORS.values())),
-                            legend=alt.Legend(orient="bottom", title=None)),
-            tooltip=["moment", "a", "b"]))
-    st.altair_chart(alt.layer(*layers).resolve_scale(color="independent").properties(height=200), height=240,
-                    key=f"wave_{rid}")
+    peaks, spp = access.waveform(db, home, user, rid, points=4000, loader=_ui.cached_envelope)
+    top, bottom = _waveform.envelope(peaks, caller=cmap.caller, agent=cmap.agent, mixed=cmap.mixed)
+    call_clips = []
+    with _ui.errors():
+        call_clips = access.list_clips(db, user, recording_id=rid, limit=200)[0]
+    # clips and their redactions (stored in clip time) drawn in call time
+    drawn_clips = [{"id": c["id"], "a": c["start_s"], "b": c["end_s"],
+                    "redactions": [{"a": c["start_s"] + r[0], "b": c["start_s"] + r[1]} for r in c["redactions"]]}
+                   for c in call_clips]
+    preview = st.session_state.get("preview_audio")
+    wave = _waveform.waveform(
+        key=f"wave_{rid}", top=top, bottom=bottom, step_s=spp, duration_s=duration, start_s=start_s, end_s=end_s,
+        mixed=cmap.mixed, clips=drawn_clips,
+        bands=[{"a": m["start_s"], "b": m["end_s"], "party": m["party"], "color": MOMENT_COLORS[m["kind"]]}
+               for m in moments],
+        audio_offset_s=preview[1] if preview and preview[0] == rid else None)
+    picked_range = _waveform.accepted_range(getattr(wave, "range", None), duration_s=duration,
+                                            last_seq=st.session_state.get(f"wave_seq_{rid}"))
+    if picked_range:  # a range dragged (or set with [ and ]) on the waveform
+        a_, b_, st.session_state[f"wave_seq_{rid}"] = picked_range
+        st.session_state[k_start], st.session_state[k_end], st.session_state[k_range] = a_, b_, (a_, b_)
+        st.rerun()
+    st.caption(("Blue above the line: caller; orange below: agent. " if not cmap.mixed else "")
+               + "Drag on the waveform to select a range, click to seek the player below, [ and ] set start and "
+               "end at the cursor. Coloured bands: " + ", ".join(MOMENT_NAMES[k] for k in MOMENT_COLORS)
+               + "; dashed boxes: clips of this call; grey: their redactions.")
 
     # ------------------------------------------------------------ range inputs
     st.slider("Range (seconds)", min_value=0.0, max_value=duration, step=0.01, key=k_range,
@@ -217,12 +208,14 @@ with _ui.fatal():
         with _ui.errors(), st.spinner("Decoding…"):
             st.session_state["preview_audio"] = (rid, start_s, end_s, access.raw_audio(
                 db, home, user, rid, start_s=start_s, end_s=end_s, reason=reason, loader=_ui.cached_segment))
+            st.rerun()  # the waveform, drawn above, follows this player
     whole_ok = duration <= access.MAX_RAW_PLAY_S
     if b2.button("Play whole call", key="play_call", icon=":material/headphones:", disabled=not whole_ok,
                  help=None if whole_ok else "Long call: preview a range instead"):
         with _ui.errors(), st.spinner("Decoding…"):
             st.session_state["preview_audio"] = (rid, 0.0, duration, access.raw_audio(
                 db, home, user, rid, start_s=0.0, end_s=duration, reason=reason, loader=_ui.cached_segment))
+            st.rerun()
     preview = st.session_state.get("preview_audio")
     if preview and preview[0] == rid:
         st.caption(f"Raw audio {preview[1]:.2f}–{preview[2]:.2f} s (sliced on the server)")

@@ -660,7 +660,7 @@ def list_clips(
     rows = list(
         db.query(
             f"""SELECT c.id, c.recording_id, c.start_s, c.end_s, c.title, c.note, c.status,
-                       c.revision, c.author, c.created_at,
+                       c.revision, c.author, c.created_at, c.redactions AS redactions_json,
                        (SELECT json_group_array(tag) FROM (SELECT tag FROM clip_tags WHERE clip_id = c.id
                                                            ORDER BY tag)) AS tags_json
                 FROM clips c{joins}{sql_where} ORDER BY {order} DESC LIMIT ? OFFSET ?""",
@@ -670,6 +670,7 @@ def list_clips(
     for r in rows:
         # from clip_tags, not the space-joined search text: a tag may hold a space ("late payment")
         r["tags"] = json.loads(r.pop("tags_json"))
+        r["redactions"] = json.loads(r.pop("redactions_json") or "[]")
         r["duration_s"] = round(r["end_s"] - r["start_s"], 3)
     return rows, total
 

@@ -958,3 +958,30 @@ def test_batch_import_with_a_metadata_csv(app_home, make_audio):
     assert library.list_recordings(db)[1] == 3
     bases = sorted(r["basis"] for r in library.list_recordings(db)[0])
     assert "contract" in bases
+
+
+# ---------------------------------------------------------------- the waveform component's Python side
+
+
+@pytest.mark.parametrize("value, expected", [
+    ({"start": 1.234, "end": 5.678, "seq": 2}, (1.23, 5.68, 2)),
+    ({"start": 8.0, "end": 3.0, "seq": 3}, None),            # reversed
+    ({"start": -5, "end": 99, "seq": 4}, (0.0, 10.0, 4)),    # clamped to the call
+    ({"start": "nan", "end": 2, "seq": 5}, None),
+    ({"start": "x", "end": 2, "seq": 6}, None),
+    ({"start": 1, "end": 2, "seq": 1}, None),                # already applied
+    ({"start": 1, "end": 2}, None),                          # no sequence number
+    ("1-2", None), (None, None),
+])
+def test_a_range_from_the_browser_is_checked_before_use(value, expected):
+    from app_pages import _waveform
+
+    assert _waveform.accepted_range(value, duration_s=10.0, last_seq=1) == expected
+
+
+def test_envelope_splits_caller_above_and_agent_below():
+    from app_pages import _waveform
+
+    peaks = np.array([[0.1, 0.5], [0.9, 0.2]])
+    assert _waveform.envelope(peaks, caller=1, agent=0, mixed=False) == ([0.9, 0.2], [0.1, 0.5])
+    assert _waveform.envelope(peaks, caller=None, agent=None, mixed=True) == ([0.9, 0.5], [0.9, 0.5])

@@ -195,11 +195,35 @@ def test_manager_cuts_and_approves_then_trainer_hears_only_the_rendering(server,
             # ---------------------------------------------------- manager
             ctx, page = start_as(browser, server, "manager", height=1100)
             page.get_by_role("heading", name="Calls & cutting").wait_for()
-            page.locator("[data-testid=stVegaLiteChart], [data-testid=stArrowVegaLiteChart]").first.wait_for()
+            # a range dragged across the waveform becomes the range to cut, to the hundredth of a second
+            canvas = page.locator(".ckw canvas").first
+            canvas.wait_for()
+            box = canvas.bounding_box()
+            duration = recording["duration_s"]
+            x_of = lambda t: box["x"] + box["width"] * t / duration  # noqa: E731 - the component's own mapping
+            page.mouse.move(x_of(3.0), box["y"] + box["height"] / 2)
+            page.mouse.down()
+            page.mouse.move(x_of(5.0), box["y"] + box["height"] / 2, steps=8)
+            page.mouse.move(x_of(7.5), box["y"] + box["height"] / 2, steps=8)
+            page.mouse.up()
+            settle(page)
+            page.wait_for_timeout(500)
+            settle(page)
+            got_start = float(page.get_by_role("spinbutton", name="Start (s)", exact=True).input_value())
+            got_end = float(page.get_by_role("spinbutton", name="End (s)", exact=True).input_value())
+            px = duration / box["width"]  # one pixel of the waveform, in seconds
+            assert abs(got_start - 3.0) <= 2 * px + 0.01 and abs(got_end - 7.5) <= 2 * px + 0.01, (got_start, got_end)
             set_number(page, "Start (s)", START_S)
             set_number(page, "End (s)", END_S)
             click(page, "Preview range")
             page.locator("[data-testid=stAudio]").first.wait_for()
+            # a click on the waveform seeks the player (its audio starts at the range's start)
+            canvas.scroll_into_view_if_needed()
+            box = canvas.bounding_box()
+            page.mouse.click(x_of(START_S + 1.0), box["y"] + box["height"] / 2)
+            page.wait_for_timeout(300)
+            at = page.evaluate("() => document.querySelector('audio').currentTime")
+            assert abs(at - 1.0) <= 2 * px + 0.05, at
             page.get_by_role("textbox", name="Title").fill("Caller asks about roaming")
             page.get_by_role("textbox", name="Tags (comma-separated)").fill("billing, e2e")
             click(page, "Cut clip")
