@@ -66,9 +66,10 @@ export default function (component) {
   const pan = root.querySelector(".ckw-pan");
   const ctx = canvas.getContext("2d");
   const D = data.duration, top = data.top, bottom = data.bottom, step = data.step;
-  const S = root.__ckw || (root.__ckw = { v0: 0, v1: D, cursor: data.start, drag: null, key: null });
-  if (S.key !== data.key) {  // another call: start over
-    Object.assign(S, { v0: 0, v1: D, cursor: data.start, drag: null, key: data.key });
+  const view = data.view || [0, D];
+  const S = root.__ckw || (root.__ckw = { v0: view[0], v1: view[1], cursor: data.start, drag: null, key: null });
+  if (S.key !== data.key) {  // another call or clip: start over
+    Object.assign(S, { v0: view[0], v1: view[1], cursor: data.start, drag: null, key: data.key });
   }
   S.start = data.start; S.end = data.end;
   const fmt = (t) => t.toFixed(2) + " s";
@@ -201,12 +202,17 @@ def envelope(peaks: np.ndarray, *, caller: int | None, agent: int | None, mixed:
 
 
 def waveform(*, key: str, top: list, bottom: list, step_s: float, duration_s: float, start_s: float, end_s: float,
-             mixed: bool, bands: list[dict] = (), clips: list[dict] = (), audio_offset_s: float | None = None):
-    """Draw the waveform; returns the component's result (``.range`` once a range was selected in it)."""
+             mixed: bool, bands: list[dict] = (), clips: list[dict] = (), audio_offset_s: float | None = None,
+             view: tuple[float, float] | None = None):
+    """Draw the waveform; returns the component's result (``.range`` once a range was selected in it).
+
+    ``view`` is the stretch shown first (seconds; default the whole call).
+    """
     return _mount()(
         data={"key": key, "top": top, "bottom": bottom, "step": float(step_s), "duration": float(duration_s),
               "start": float(start_s), "end": float(end_s), "mixed": bool(mixed), "bands": list(bands),
-              "clips": list(clips), "audio_offset": None if audio_offset_s is None else float(audio_offset_s)},
+              "clips": list(clips), "audio_offset": None if audio_offset_s is None else float(audio_offset_s),
+              "view": None if view is None else [float(view[0]), float(view[1])]},
         key=key, on_range_change=lambda: None)
 
 

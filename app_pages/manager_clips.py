@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from app_pages import _ui
+from app_pages import _ui, _waveform
 from clipkit import access, measured
 from clipkit.library import CLIP_STATUSES
 
@@ -104,28 +104,76 @@ if clip["note"]:
 
 # ---------------------------------------------------------------- redactions
 st.markdown("#### Silence or beep")
-spans = [tuple(s) for s in clip["redactions"]]
+c0 = float(clip["start_s"])
+spans = [tuple(s) for s in clip["redactions"]]  # stored in clip time; shown and entered in call time
 if spans:
-    st.dataframe(pd.DataFrame(spans, columns=["from s (clip time)", "to s", "mode"]), hide_index=True,
-                 key=f"spans_{cid}")
+    st.dataframe(pd.DataFrame([(round(c0 + a, 2), round(c0 + b, 2), m) for a, b, m in spans],
+                              columns=["from s (call time)", "to s", "mode"]), hide_index=True, key=f"spans_{cid}")
 else:
     st.caption("No spans: the whole clip is rendered as spoken.")
+k_from, k_to = f"span_from_{cid}", f"span_to_{cid}"
+if k_from not in st.session_state:
+    st.session_state[k_from], st.session_state[k_to] = round(c0, 2), round(c0 + min(length, 1.0), 2)
+rec = None
+with _ui.errors():
+    rec = access.get_recording(db, user, clip["recording_id"])
+if rec is not None:
+    from clipkit.audio import ChannelMap
+
+    wmap = ChannelMap.from_text(rec["channel_map"])
+    with _ui.errors():
+        peaks, spp = access.waveform(db, home, user, rec["id"], points=4000, loader=_ui.cached_envelope)
+        top, bottom = _waveform.envelope(peaks, caller=wmap.caller, agent=wmap.agent, mixed=wmap.mixed)
+        heard = st.session_state.get("span_preview")
+        pad = min(2.0, length / 4)
+        wave = _waveform.waveform(
+            key=f"spanwave_{cid}", top=top, bottom=bottom, step_s=spp, duration_s=float(rec["duration_s"]),
+            start_s=float(st.session_state[k_from]), end_s=float(st.session_state[k_to]), mixed=wmap.mixed,
+            clips=[{"id": cid, "a": c0, "b": c0 + length,
+                    "redactions": [{"a": c0 + a, "b": c0 + b} for a, b, _ in spans]}],
+            view=(max(0.0, c0 - pad), min(float(rec["duration_s"]), c0 + length + pad)),
+            audio_offset_s=c0 if heard and heard[0] == cid else None)
+        got = _waveform.accepted_range(getattr(wave, "range", None), duration_s=float(rec["duration_s"]),
+                                       last_seq=st.session_state.get(f"spanwave_seq_{cid}"))
+        if got:
+            a_, b_, st.session_state[f"spanwave_seq_{cid}"] = got
+            # a span lies inside the clip: what was dragged outside it is cut off
+            st.session_state[k_from] = round(min(max(a_, c0), c0 + length), 2)
+            st.session_state[k_to] = round(min(max(b_, c0), c0 + length), 2)
+            st.rerun()
+    st.caption("Drag across the words to cover (call time, inside the dashed clip box), or type the times.")
 r1, r2, r3, r4 = st.columns([1, 1, 1, 1])
-s_from = r1.number_input("From (s in clip)", min_value=0.0, max_value=length, step=0.01, format="%.2f",
-                         key=f"span_from_{cid}")
-s_to = r2.number_input("To (s in clip)", min_value=0.0, max_value=length, step=0.01, format="%.2f",
-                       key=f"span_to_{cid}", value=min(length, 1.0))
+s_from = r1.number_input("From (s in call)", min_value=c0, max_value=c0 + length, step=0.01, format="%.2f",
+                         key=k_from)
+s_to = r2.number_input("To (s in call)", min_value=c0, max_value=c0 + length, step=0.01, format="%.2f", key=k_to)
 s_mode = r3.selectbox("Mode", ["beep", "silence"], key=f"span_mode_{cid}")
 with r4:
     add = st.button("Add span", key="span_add", icon=":material/add:")
     clear = st.button("Remove all spans", key="span_clear", disabled=not spans)
+p1, p2 = st.columns([3, 1])
+preview_reason = p1.text_input("Why are you listening? (logged)", value="Checking redactions before rendering",
+                               key="span_preview_reason")
+with p2:
+    st.write("")
+    if st.button("Preview redactions", key="span_preview_go", icon=":material/hearing:",
+                 help="The raw clip with the saved spans and the one selected beeped or silenced"):
+        with _ui.errors(), st.spinner("Preparing…"):
+            pending = [(c0 + a, c0 + b, m) for a, b, m in spans] + [(s_from, s_to, s_mode)]
+            st.session_state["span_preview"] = (cid, access.redaction_preview(
+                db, home, user, cid, pending, reason=preview_reason, loader=_ui.cached_segment))
+            st.rerun()
+heard = st.session_state.get("span_preview")
+if heard and heard[0] == cid:
+    st.audio(heard[1], format="audio/wav")
 if add:
     with _ui.errors():
-        access.set_redactions(db, home, user, cid, spans + [(s_from, s_to, s_mode)])
+        access.set_redactions(db, home, user, cid, spans + [(round(s_from - c0, 3), round(s_to - c0, 3), s_mode)])
+        st.session_state.pop("span_preview", None)
         st.rerun()
 if clear:
     with _ui.errors():
         access.set_redactions(db, home, user, cid, [])
+        st.session_state.pop("span_preview", None)
         st.rerun()
 
 # ---------------------------------------------------------------- anonymize, compare, approve

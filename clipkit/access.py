@@ -235,12 +235,15 @@ def waveform(
 
 def raw_audio(
     db: Database, home: Home, user: User, recording_id: int, *, start_s: float, end_s: float, reason: str,
-    loader: Callable | None = None,
+    loader: Callable | None = None, redactions: Sequence = (),
 ) -> bytes:
     """WAV bytes of a range of a raw recording; logged (kind ``play.raw``) with the reason.
 
     The bytes carry a random nonce chunk (:func:`clipkit.audio.with_nonce`):
     no two responses are alike, so no player can be handed another one's audio.
+    ``redactions`` — ``(start_s, end_s, mode)`` in *call* time, inside the
+    range — are beeped or silenced in what is returned (a preview of
+    redactions before anything is rendered).
 
     Raises
     ------
@@ -266,14 +269,34 @@ def raw_audio(
     path = library.recording_path(home, rec)
     if not path.exists():
         raise NotFound(f"the audio of recording {recording_id} is gone (erased or purged)")
+    spans = []
+    if redactions:
+        from .anonymize._redact import validate_spans
+
+        # in call time on the page; checked against the range, then made relative to it
+        spans = [(a - start_s, b - start_s, m) for a, b, m in validate_spans(list(redactions), duration_s=end_s)
+                 if a >= start_s]
+        if len(spans) != len(redactions):
+            raise BadInput(f"every redaction must lie inside {start_s:g}–{end_s:g} s")
     with transaction(db):
         # the reason is a note tied to the recording (erasure and purge clear it), never log text
         note_id = notes.add(db, kind="play.raw", text=reason, actor=user.name, recordings=[recording_id])
-        auditlog.append(db, kind="play.raw", actor=user.name, data={
-            "recording": recording_id, "start_s": round(start_s, 3), "end_s": round(end_s, 3),
-            "reason_note": note_id, "role": user.role,
-        })
-    return audio.with_nonce((loader or _segment)(str(path), rec["sha256"], round(start_s, 3), round(end_s, 3)))
+        entry = {"recording": recording_id, "start_s": round(start_s, 3), "end_s": round(end_s, 3),
+                 "reason_note": note_id, "role": user.role}
+        if spans:
+            entry["redactions"] = len(spans)
+        auditlog.append(db, kind="play.raw", actor=user.name, data=entry)
+    data = (loader or _segment)(str(path), rec["sha256"], round(start_s, 3), round(end_s, 3))
+    if spans:
+        import io
+
+        import soundfile as sf
+
+        from . import anonymize
+
+        y, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        data = audio.to_wav_bytes(anonymize.redact(y.T, sr=sr, spans=spans), sr=sr)
+    return audio.with_nonce(data)
 
 
 def clip_original_audio(
@@ -284,6 +307,17 @@ def clip_original_audio(
     clip = library.get_clip(db, clip_id)
     return raw_audio(db, home, user, clip["recording_id"], start_s=clip["start_s"], end_s=clip["end_s"],
                      reason=reason, loader=loader)
+
+
+def redaction_preview(
+    db: Database, home: Home, user: User, clip_id: int, spans: Sequence, *, reason: str,
+    loader: Callable | None = None,
+) -> bytes:
+    """The clip's raw range with ``spans`` (call time) beeped or silenced: hear redactions before rendering."""
+    require(db, user, "clips.edit")
+    clip = library.get_clip(db, clip_id)
+    return raw_audio(db, home, user, clip["recording_id"], start_s=clip["start_s"], end_s=clip["end_s"],
+                     reason=reason, loader=loader, redactions=spans)
 
 
 # ---------------------------------------------------------------- clips (manager)

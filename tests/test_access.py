@@ -96,6 +96,8 @@ def _calls(x):
         "acknowledge_review": ({A}, lambda u: access.acknowledge_review(db, u, x["review"], reply="thanks")),
         "scorecard": ({M, A}, lambda u: access.scorecard(db, home, u)),
         "review_counts": ({C}, lambda u: access.review_counts(db, u)),
+        "redaction_preview": ({M}, lambda u: access.redaction_preview(db, home, u, cid, [(2.5, 3.0, "beep")],
+                                                                    reason="check")),
         "import_batch": ({M}, lambda u: access.import_batch(
             db, home, u, batch.parse_manifest(f"file,caller,agent\n{x['new_file']},06-1,E-9\n"))),
         "mark_recall_done": ({C}, lambda u: access.mark_recall_done(db, u, x["export_id"], note="confirmed")),
@@ -277,3 +279,13 @@ def test_dashboard_counts_objections_per_purpose_and_lists_open_requests(world):
     d = access.dashboard(db, c)
     assert d["objections_by_purpose"]["quality"] == 1 and d["objections_by_purpose"]["training"] == 0
     assert [r["id"] for r in d["requests_open"]] == [world["request"]]
+
+
+@pytest.mark.parametrize("spans", [[(1.0, 3.0, "beep")], [(7.5, 9.0, "beep")], [(3.0, 2.5, "beep")],
+                                   [(3.0, 4.0, "shout")], [("a", 4.0, "beep")]])
+def test_a_redaction_preview_outside_the_clip_or_malformed_is_refused(world, spans):
+    db, home, m = world["db"], world["home"], world["principals"][M]
+    before = auditlog.head(db)["seq"]
+    with pytest.raises(ClipkitError):
+        access.redaction_preview(db, home, m, world["cid"], spans, reason="check")
+    assert auditlog.head(db)["seq"] == before  # nothing played, nothing logged

@@ -210,9 +210,19 @@ def test_redact_anonymize_compare_and_approve(app_home):
     ok(at.switch_page("app_pages/manager_clips.py").run())
     at.selectbox(key="clips_pick").set_value(cid)
     ok(at.run())
-    at.number_input(key=f"span_from_{cid}").set_value(0.5)
-    at.number_input(key=f"span_to_{cid}").set_value(1.25)
+    # spans are entered in call time (the clip starts at 2.0 s in its call) and stored in clip time
+    at.number_input(key=f"span_from_{cid}").set_value(2.5)
+    at.number_input(key=f"span_to_{cid}").set_value(3.25)
     at.selectbox(key=f"span_mode_{cid}").set_value("silence")
+    ok(at.button(key="span_preview_go").click().run())
+    assert not errors(at), errors(at)
+    assert library.get_clip(db, cid)["redactions"] == []  # a preview changes nothing
+    preview = at.session_state["span_preview"][1]
+    y, sr = sf.read(io.BytesIO(audio.without_nonce(preview)))
+    assert np.max(np.abs(y[int(0.5 * sr) + 1:int(1.25 * sr) - 1])) == 0.0  # silenced in the preview
+    assert np.max(np.abs(y[:int(0.4 * sr)])) > 0.01
+    raw = [e for e in auditlog.entries(db, kind="play.raw")[0]][-1]
+    assert raw["data"]["redactions"] == 1 and raw["actor"] == "manager"
     ok(at.button(key="span_add").click().run())
     assert library.get_clip(db, cid)["redactions"] == [[0.5, 1.25, "silence"]]
     assert at.button(key="approve_go").disabled  # nothing current to approve yet

@@ -24,7 +24,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from app_pages import _ui
 from clipkit import audio as clipaudio
@@ -237,6 +239,31 @@ def test_manager_cuts_and_approves_then_trainer_hears_only_the_rendering(server,
             page.get_by_role("link", name=f"Open clip {cid}").click()
             settle(page)
             page.get_by_role("heading", name=re.compile(rf"#{cid} ·")).wait_for()
+            # a redaction span dragged on the clip's waveform, in call time
+            wave = page.locator(".ckw canvas").first
+            wave.wait_for()
+            wave.scroll_into_view_if_needed()
+            wb = wave.bounding_box()
+            pad = min(2.0, (END_S - START_S) / 4)
+            v0, v1 = max(0.0, START_S - pad), min(recording["duration_s"], END_S + pad)
+            xw = lambda t: wb["x"] + wb["width"] * (t - v0) / (v1 - v0)  # noqa: E731
+            page.mouse.move(xw(3.0), wb["y"] + wb["height"] / 2)
+            page.mouse.down()
+            page.mouse.move(xw(3.5), wb["y"] + wb["height"] / 2, steps=6)
+            page.mouse.move(xw(4.0), wb["y"] + wb["height"] / 2, steps=6)
+            page.mouse.up()
+            settle(page)
+            page.wait_for_timeout(500)
+            settle(page)
+            page.get_by_label("Mode").click()
+            page.get_by_role("option", name="silence").click()
+            settle(page)
+            click(page, "Add span")
+            no_exception(page)
+            (span,) = library.get_clip(db, cid)["redactions"]
+            wpx = (v1 - v0) / wb["width"]
+            assert abs(span[0] - (3.0 - START_S)) <= 2 * wpx + 0.01 and abs(span[1] - (4.0 - START_S)) <= 2 * wpx + 0.01
+            assert span[2] == "silence", span
             click(page, "Anonymize", timeout=240_000)  # the first render may compile the DSP kernels
             no_exception(page)
             page.get_by_text("Current rendering:").wait_for(timeout=60_000)
@@ -245,6 +272,14 @@ def test_manager_cuts_and_approves_then_trainer_hears_only_the_rendering(server,
             click(page, "Approve for training")
             page.get_by_text(re.compile(r"^Approved by manager on")).wait_for()
             assert library.get_clip(db, cid)["status"] == "approved"
+            # the span is silent in the rendering the trainer will hear
+            from clipkit import rendering as _rendering
+
+            done = _rendering.current_rendering(db, library.get_clip(db, cid))
+            y, sr = sf.read(str(home.root / done["path"]), always_2d=True)
+            inside = y[int((span[0] + 0.02) * sr):int((span[1] - 0.02) * sr)]
+            assert inside.size and np.max(np.abs(inside)) < 1e-3, np.max(np.abs(inside))
+            assert np.max(np.abs(y)) > 0.05  # and the rest is not
             logout(page)
             ctx.close()
 
