@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from app_pages import _ui, _waveform
+from app_pages import _abplayer, _ui, _waveform
 from clipkit import access, measured
 from clipkit.library import CLIP_STATUSES
 
@@ -232,11 +232,13 @@ else:
             st.session_state["ab_audio"] = (cid, clip["revision"], current["sha256"], a, b)
     ab = st.session_state.get("ab_audio")
     if ab and ab[0] == cid and ab[1] == clip["revision"] and ab[2] == current["sha256"]:
-        c1, c2 = st.columns(2)
-        c1.markdown("**A · original**")
-        c1.audio(ab[3], format="audio/wav")
-        c2.markdown("**B · anonymized**")
-        c2.audio(ab[4], format="audio/wav")
+        va, vb, diff = _abplayer.matched_volumes(ab[3], ab[4])
+        _abplayer.ab_switch(key=f"ab_switch_{cid}", container="ab_players", volumes=(va, vb))
+        with st.container(key="ab_players"):
+            st.audio(ab[3], format="audio/wav")
+            st.audio(ab[4], format="audio/wav")
+        st.caption(f"One player: the switch keeps the position. Levels matched: B is {diff:+.1f} dB against A, "
+                   "so the louder one is played that much quieter.")
 
 st.markdown("#### Approve")
 if clip["status"] == "withdrawn":

@@ -995,3 +995,16 @@ def test_envelope_splits_caller_above_and_agent_below():
     peaks = np.array([[0.1, 0.5], [0.9, 0.2]])
     assert _waveform.envelope(peaks, caller=1, agent=0, mixed=False) == ([0.9, 0.2], [0.1, 0.5])
     assert _waveform.envelope(peaks, caller=None, agent=None, mixed=True) == ([0.9, 0.5], [0.9, 0.5])
+
+
+def test_ab_levels_are_matched_by_turning_the_louder_down():
+    from app_pages import _abplayer
+
+    sr = 8000
+    t = np.arange(sr * 2) / sr
+    loud = audio.to_wav_bytes(0.2 * np.sin(2 * np.pi * 200 * t), sr=sr)
+    quiet = audio.with_nonce(audio.to_wav_bytes(0.1 * np.sin(2 * np.pi * 200 * t), sr=sr))  # as served
+    va, vb, diff = _abplayer.matched_volumes(loud, quiet)
+    assert diff == pytest.approx(-6.02, abs=0.05) and vb == 1.0 and va == pytest.approx(0.5, abs=0.01)
+    silent = audio.to_wav_bytes(np.zeros(sr), sr=sr)
+    assert _abplayer.matched_volumes(loud, silent) == (1.0, 1.0, 0.0)

@@ -269,6 +269,16 @@ def test_manager_cuts_and_approves_then_trainer_hears_only_the_rendering(server,
             page.get_by_text("Current rendering:").wait_for(timeout=60_000)
             click(page, "Listen A/B")
             assert page.locator("[data-testid=stAudio]").count() == 2
+            # one player at a time; the switch carries the position over
+            players = page.locator(".st-key-ab_players audio")
+            page.wait_for_function("() => document.querySelectorAll('.st-key-ab_players audio').length === 2")
+            page.get_by_role("button", name="Switch to B (anonymized)").wait_for()
+            assert players.nth(0).is_visible() and not players.nth(1).is_visible()
+            players.nth(0).evaluate("a => { a.currentTime = 1.5; }")
+            page.get_by_role("button", name="Switch to B (anonymized)").click()
+            page.get_by_role("button", name="Switch to A (original)").wait_for()
+            assert players.nth(1).is_visible() and not players.nth(0).is_visible()
+            assert abs(players.nth(1).evaluate("a => a.currentTime") - 1.5) < 0.05
             click(page, "Approve for training")
             page.get_by_text(re.compile(r"^Approved by manager on")).wait_for()
             assert library.get_clip(db, cid)["status"] == "approved"
