@@ -642,7 +642,43 @@ def package_zip(db: Database, home: Home, user: User, export_id: str) -> bytes:
     folder = Path(row["folder"])
     members = [(folder / export.MANIFEST, row["manifest_sha256"])] + [(folder / f["file"], f["sha256"])
                                                                        for f in row["files"]]
-    return _zip_members(folder.name, members)
+    return _zip_members(folder.name, members, extra=_package_index(db, row))
+
+
+def _package_index(db: Database, row: dict) -> dict[str, bytes]:
+    """``index.csv`` and ``index.html`` for a training package: per file its clip's title, tags and length.
+
+    The opaque file names stay; the index is what a trainer reads. Titles and
+    tags are the manager's words (the clip page asks for no names in them).
+    """
+    import csv
+    import html
+    import io
+
+    lines = []
+    for f in row["files"]:
+        try:
+            clip = library.get_clip(db, f["clip_id"])
+        except NotFound:
+            clip = None
+        lines.append({"file": f["file"], "title": clip["title"] if clip else "(clip deleted since)",
+                      "tags": ", ".join(clip["tags"]) if clip else "",
+                      "length_s": f"{clip['end_s'] - clip['start_s']:.1f}" if clip else ""})
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=["file", "title", "tags", "length_s"], quoting=csv.QUOTE_ALL)
+    w.writeheader()
+    # cells a spreadsheet could take for a formula are kept as text, as in the log's CSV
+    w.writerows([{k: auditlog._cell(v) for k, v in line.items()} for line in lines])
+    rows_html = "".join(
+        f"<tr><td><audio controls preload='none' src='{html.escape(x['file'], quote=True)}'></audio></td>"
+        f"<td>{html.escape(x['title'])}</td><td>{html.escape(x['tags'])}</td><td>{html.escape(x['length_s'])} s</td></tr>"
+        for x in lines)
+    page = ("<!doctype html><meta charset='utf-8'><title>Training package</title>"
+            "<style>body{font-family:sans-serif} td,th{padding:.3em .8em;text-align:left}</style>"
+            f"<h1>Training package</h1><p>{len(lines)} anonymized clip(s). Anonymized voices remain pseudonymised "
+            "personal data: keep this package inside the training team.</p>"
+            f"<table><tr><th>clip</th><th>title</th><th>tags</th><th>length</th></tr>{rows_html}</table>")
+    return {"index.csv": buf.getvalue().encode("utf-8-sig"), "index.html": page.encode()}
 
 
 def recalls(db: Database, user: User) -> list[dict]:
@@ -719,8 +755,11 @@ def verify_log(db: Database, user: User, *, head_text: str | None = None) -> dic
     return result
 
 
-def _zip_members(top: str, members: Sequence[tuple[Path, str | None]]) -> bytes:
-    """A zip (in memory) of the given files under ``top/``, each checked against its sha256 when one is given."""
+def _zip_members(top: str, members: Sequence[tuple[Path, str | None]], *, extra: dict[str, bytes] | None = None) -> bytes:
+    """A zip (in memory) of the given files under ``top/``, each checked against its sha256 when one is given.
+
+    ``extra``: further members by name, written as given (an index made for the download).
+    """
     import io
     import zipfile
 
@@ -733,6 +772,8 @@ def _zip_members(top: str, members: Sequence[tuple[Path, str | None]]) -> bytes:
             if sha is not None and hashlib.sha256(data).hexdigest() != sha:
                 raise NotFound(f"{path.name} in {top} does not match the checksum recorded when it was written")
             z.writestr(f"{top}/{path.name}", data)
+        for name, data in (extra or {}).items():
+            z.writestr(f"{top}/{name}", data)
     return buf.getvalue()
 
 

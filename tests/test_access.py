@@ -10,6 +10,7 @@ string, a forged role, a disabled account) are refused everywhere.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import inspect
 
@@ -233,8 +234,16 @@ def test_package_zip_takes_an_export_id_never_a_path(world, tmp_path):
     import io
     import zipfile
 
-    names = zipfile.ZipFile(io.BytesIO(z)).namelist()
-    assert len(names) == 2 and any(n.endswith("manifest.json") for n in names)
+    zf = zipfile.ZipFile(io.BytesIO(z))
+    names = zf.namelist()
+    assert len(names) == 4 and any(n.endswith("manifest.json") for n in names)
+    # a human-readable index next to the opaque file names
+    (index,) = [n for n in names if n.endswith("index.csv")]
+    wav_name = next(n for n in names if n.endswith(".wav")).split("/")[-1]
+    rows = list(csv.DictReader(io.StringIO(zf.read(index).decode("utf-8-sig"))))
+    assert rows == [{"file": wav_name, "title": "ok", "tags": "", "length_s": "4.0"}]
+    html_page = zf.read(next(n for n in names if n.endswith("index.html"))).decode()
+    assert wav_name in html_page and "pseudonymised personal data" in html_page
     for hostile in (str(home.audio_dir), str(home.root), "../" * 5 + "etc", "x0-nothing"):
         with pytest.raises(NotFound):
             access.package_zip(db, home, trainer, hostile)
@@ -247,7 +256,7 @@ def test_package_zip_takes_an_export_id_never_a_path(world, tmp_path):
     from pathlib import Path
 
     (Path(folder) / "raw.flac").write_bytes(library.recording_path(home, library.get_recording(db, world["rid"])).read_bytes())
-    assert len(zipfile.ZipFile(io.BytesIO(access.package_zip(db, home, trainer, world["export_id"]))).namelist()) == 2
+    assert len(zipfile.ZipFile(io.BytesIO(access.package_zip(db, home, trainer, world["export_id"]))).namelist()) == 4
     wav = next(p for p in Path(folder).glob("*.wav"))
     wav.write_bytes(wav.read_bytes()[:-2] + b"\0\0")
     with pytest.raises(NotFound, match="checksum"):
@@ -289,3 +298,17 @@ def test_a_redaction_preview_outside_the_clip_or_malformed_is_refused(world, spa
     with pytest.raises(ClipkitError):
         access.redaction_preview(db, home, m, world["cid"], spans, reason="check")
     assert auditlog.head(db)["seq"] == before  # nothing played, nothing logged
+
+
+def test_the_package_index_keeps_hostile_titles_inert(world):
+    import io
+    import zipfile
+
+    db, home, trainer = world["db"], world["home"], world["principals"][T]
+    library.update_clip(db, world["approved"], title="=HYPERLINK(\"http://x\") <script>alert(1)</script>", actor="m")
+    zf = zipfile.ZipFile(io.BytesIO(access.package_zip(db, home, trainer, world["export_id"])))
+    page = zf.read(next(n for n in zf.namelist() if n.endswith("index.html"))).decode()
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    (row,) = csv.DictReader(io.StringIO(zf.read(next(n for n in zf.namelist() if n.endswith("index.csv")))
+                                        .decode("utf-8-sig")))
+    assert row["title"].startswith("'=")
