@@ -56,8 +56,8 @@ def entry_from(report: dict, keysets: dict | None, versions: dict) -> dict:
             m["eer_over_key_sets"] = {
                 "sets": len(keysets.get("rows") or []),
                 "mean": {k: round(v["mean"], 4) for k, v in (keysets.get("per_attacker") or {}).items() if "mean" in v},
-                "worst": {k: round(v["worst"], 4) for k, v in (keysets.get("per_attacker") or {}).items()
-                          if "worst" in v},
+                "worst": {k: round(v["min"], 4) for k, v in (keysets.get("per_attacker") or {}).items()
+                          if "min" in v},
             }
         methods[method] = m
     return {"measured_at": report.get("generated"), "voices": VOICES, "attacker": ATTACKER,

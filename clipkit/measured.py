@@ -79,7 +79,7 @@ def claim(method: str, version: str | None, *, path: Path | None = None, running
            "statement": f"{version or method}: {NOT_MEASURED}"}
     if not m or m.get("version") != version:
         return out
-    figures = {k: m[k] for k in ("eer", "rho_f0", "wer", "trained_eer") if k in m}
+    figures = {k: m[k] for k in ("eer", "rho_f0", "wer", "trained_eer", "eer_over_key_sets") if k in m}
     figures.update({k: entry[k] for k in ("measured_at", "voices", "attacker") if k in entry})
     eer = m.get("eer") or {}
     parts = []
@@ -90,6 +90,11 @@ def claim(method: str, version: str | None, *, path: Path | None = None, running
         worst = min(eer, key=lambda k: eer[k])
         parts.append(f"untrained comparisons: {_pct(min(eer.values()))} to {_pct(max(eer.values()))} equal error "
                      f"rate (worst: {worst}; 50 % is chance)")
+    sets = m.get("eer_over_key_sets") or {}
+    if sets.get("mean") and sets.get("worst"):
+        parts.append(f"over {sets.get('sets')} installations' keys the worst attacker averages "
+                     f"{_pct(min(sets['mean'].values()))} and reaches {_pct(min(sets['worst'].values()))} on the "
+                     "unluckiest")
     if "trained_eer" not in m:
         parts.append("not yet measured against an attacker trained on clipkit's output, who does markedly better")
     out.update(measured=True, figures=figures,
