@@ -215,6 +215,14 @@ def test_manager_cuts_and_approves_then_trainer_hears_only_the_rendering(server,
             got_end = float(page.get_by_role("spinbutton", name="End (s)", exact=True).input_value())
             px = duration / box["width"]  # one pixel of the waveform, in seconds
             assert abs(got_start - 3.0) <= 2 * px + 0.01 and abs(got_end - 7.5) <= 2 * px + 0.01, (got_start, got_end)
+            # ... and is what "Cut clip" cuts
+            page.get_by_role("textbox", name="Title").fill("Cut on the waveform")
+            click(page, "Cut clip")
+            no_exception(page)
+            dragged = int(re.search(r"Created clip (\d+)", page.get_by_text(
+                re.compile(r"Created clip \d+")).inner_text()).group(1))
+            assert (library.get_clip(db, dragged)["start_s"], library.get_clip(db, dragged)["end_s"]) == (
+                got_start, got_end)
             set_number(page, "Start (s)", START_S)
             set_number(page, "End (s)", END_S)
             click(page, "Preview range")
