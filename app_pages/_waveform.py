@@ -35,8 +35,8 @@ import numpy as np
 HTML = """
 <div class="ckw">
   <div class="ckw-bar">
-    <button type="button" data-act="in" title="Zoom in (+)">＋</button>
-    <button type="button" data-act="out" title="Zoom out (−)">－</button>
+    <button type="button" data-act="in" title="Zoom in around the cursor (+)">zoom in</button>
+    <button type="button" data-act="out" title="Zoom out (-)">zoom out</button>
     <button type="button" data-act="fit" title="Whole call (0)">whole call</button>
     <span class="ckw-info" aria-live="polite"></span>
   </div>

@@ -63,7 +63,7 @@ with left:
         due = pd.DataFrame(d["requests_open"])
         st.altair_chart(
             alt.Chart(due).mark_bar().encode(
-                x=alt.X("due:O", title="due"), y=alt.Y("count():Q", title="requests"),
+                x=alt.X("due:O", title="due"), y=alt.Y("count():Q", title="requests", axis=alt.Axis(tickMinStep=1, format="d")),
                 color=alt.Color("status:N", scale=alt.Scale(domain=["open", "due-soon", "overdue"],
                                                             range=["#4c8bf5", "#e37400", "#d93025"]),
                                 legend=alt.Legend(orient="bottom", title=None)),
@@ -78,7 +78,7 @@ with right:
                        "parties": list(d["objections_by_purpose"].values())})
     st.altair_chart(
         alt.Chart(ob).mark_bar(color="#ea4335").encode(
-            x=alt.X("purpose:N", title=None), y=alt.Y("parties:Q", title="parties objecting"),
+            x=alt.X("purpose:N", title=None), y=alt.Y("parties:Q", title="parties objecting", axis=alt.Axis(tickMinStep=1, format="d")),
             tooltip=["purpose", "parties"]).properties(height=220),
         key="dash_objections")
 

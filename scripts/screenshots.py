@@ -25,8 +25,8 @@ from clipkit import demo  # noqa: E402
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
-SHOTS = {"manager": ("clips", "manager.png"), "trainer": ("library", "trainer.png"),
-         "compliance": ("log", "compliance.png")}
+SHOTS = {"manager": ("calls", "manager.png", 1500), "trainer": ("library", "trainer.png", 1000),
+         "compliance": ("dashboard", "compliance.png", 1300)}
 
 
 def main() -> None:
@@ -53,8 +53,9 @@ def main() -> None:
                     time.sleep(0.25)
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-                for role, (page_path, name) in SHOTS.items():
-                    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+                for role, (page_path, name, height) in SHOTS.items():
+                    # Streamlit scrolls inside its main block: the viewport is the picture
+                    page = browser.new_context(viewport={"width": 1400, "height": height}).new_page()
                     page.goto(f"{base}/{page_path}", timeout=60_000)
                     page.get_by_role("textbox", name="User name").fill(role)
                     page.get_by_role("textbox", name="Password", exact=True).fill(passwords[role])
