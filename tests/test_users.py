@@ -428,6 +428,6 @@ def test_dashboard_and_log_helpers(db, home, recording, clip, accounts):
     assert d["clips_by_status"]["draft"] == 1
     rows, total = access.log_entries(db, compliance, limit=2, newest_first=True)
     assert total >= 3 and rows[0]["seq"] > rows[1]["seq"]
-    assert access.log_csv(db, compliance).startswith('"seq","at","kind"')
+    assert access.log_csv(db, compliance).startswith('"seq","at","what","kind"')
     ov = access.retention_overview(db, compliance)
     assert ov["recordings"] == 1 and ov["rows"][0]["id"] == recording["id"]
