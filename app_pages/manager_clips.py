@@ -47,17 +47,35 @@ if page_ids:
         chosen = st.multiselect("Clips", page_ids, key="bulk_ids",
                                 format_func=lambda i: next(f"#{r['id']} {r['title']}" for r in rows if r["id"] == i))
         bulk_method = st.selectbox("Method", ["strong", "pitch"], key="bulk_method")
-        if st.button("Anonymize selected", key="bulk_go", disabled=not chosen, icon=":material/auto_fix_high:"):
-            bar = st.progress(0.0, text="Anonymizing…")
-
-            def _progress(done, n):
-                bar.progress(done / n if n else 1.0, text=f"Anonymizing… {done}/{n}")
-
+        if st.button("Anonymize selected", key="bulk_go", disabled=not chosen, icon=":material/auto_fix_high:",
+                     help="Runs on the server: you may close the page; the progress is here when you come back"):
             with _ui.errors():
-                out = access.render_clips(db, home, user, chosen, method=bulk_method, progress=_progress)
-                bar.progress(1.0, text="Done")
-                st.success(f"Anonymized {sum(not r['skipped'] for r in out)} clips "
-                           f"({sum(r['skipped'] for r in out)} were already current).")
+                access.start_render_job(db, home, user, chosen, method=bulk_method)
+                st.session_state["bulk_started"] = True
+
+
+@st.fragment(run_every=2.0)
+def _jobs_panel() -> None:
+    """The user's anonymize jobs, redrawn every 2 s while one runs."""
+    with _ui.errors():
+        mine = access.my_jobs(db, user)
+        if not mine:
+            return
+        st.markdown("**Anonymize jobs**")
+        for j in mine:
+            n, done = j["total"], j["done"]
+            label = {"queued": "waiting", "running": "running", "done": "done", "failed": "failed",
+                     "interrupted": "interrupted (the server stopped): start it again, finished clips are kept"}
+            text = f"Job {j['id']} · {n} clip(s) · {j['params'].get('method')} · {label[j['state']]}"
+            if j["state"] == "done" and j["results"] is not None:
+                made = sum(not r["skipped"] for r in j["results"])
+                text += f": {made} anonymized, {len(j['results']) - made} already current"
+            elif j["state"] == "failed":
+                text += f": {_ui.plain(_ui.app_words(j['error'] or ''))}"
+            st.progress(min(1.0, done / n) if n else 1.0, text=text)
+
+
+_jobs_panel()
 
 # ---------------------------------------------------------------- one clip
 st.divider()

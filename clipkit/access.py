@@ -38,9 +38,9 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from . import (analysis, audio, auditlog, coaching, consent, erasure, export, library, logtext, merge, notes, parties,
-               rendering, requests, retention, users)
-from .db import transaction
+from . import (analysis, audio, auditlog, coaching, consent, erasure, export, jobs, library, logtext, merge, notes,
+               parties, rendering, requests, retention, users)
+from .db import connect, transaction
 from .errors import BadInput, Forbidden, NotFound, PolicyRefusal
 from .home import Home
 from .users import ROLES, User, active_user
@@ -382,6 +382,38 @@ def render_clips(
     user = require(db, user, "clips.render")
     return rendering.render_clips(db, home, list(clip_ids), method=method, force=force,
                                   actor=user.name, progress=progress)
+
+
+def start_render_job(db: Database, home: Home, user: User, clip_ids: Sequence[int], *,
+                     method: str = "strong") -> int:
+    """Anonymize many clips on a background thread of this process (see :mod:`clipkit.jobs`); returns the job id.
+
+    The clips are checked before the job is queued; the rendering itself is
+    :func:`clipkit.rendering.render_clips` under the user's name, so every
+    clip is logged as usual. Closing the page does not stop it.
+    """
+    user = require(db, user, "clips.render")
+    ids = [int(c) for c in clip_ids]
+    if not ids:
+        raise BadInput("choose at least one clip to anonymize")
+    if method not in rendering._method_versions():
+        raise BadInput(f"method {method!r} is not one of {', '.join(rendering._method_versions())}")
+    for cid in ids:
+        library.get_clip(db, cid)  # NotFound before anything is queued
+    job_id = jobs.submit(db, kind="render", actor=user.name, params={"clips": ids, "method": method}, total=len(ids))
+
+    def work(jdb: Database, progress) -> list[dict]:
+        out = rendering.render_clips(jdb, home, ids, method=method, actor=user.name, progress=progress)
+        return [{"clip_id": r["clip_id"], "skipped": bool(r["skipped"]), "method": r["method"]} for r in out]
+
+    jobs.start(lambda: connect(home), job_id, work)
+    return job_id
+
+
+def my_jobs(db: Database, user: User, *, limit: int = 5) -> list[dict]:
+    """The user's newest bulk jobs with their progress and results (an interrupted one says so)."""
+    user = require(db, user, "clips.render")
+    return jobs.recent(db, actor=user.name, limit=limit)
 
 
 def current_rendering(db: Database, user: User, clip_id: int) -> dict | None:

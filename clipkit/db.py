@@ -37,6 +37,7 @@ MIGRATION_MODULES = (
     "clipkit.notes",
     "clipkit.analysis",
     "clipkit.coaching",
+    "clipkit.jobs",
 )
 
 BUSY_TIMEOUT_S = 15.0

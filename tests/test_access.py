@@ -27,6 +27,21 @@ ALL = {M, T, C, A}
 CALLER = "06-12345678"
 
 
+def _finish_job(db, job_id: int, timeout: float = 60.0) -> dict:
+    """Wait for a background job (its thread logs under the user's name) so a test ends with it done."""
+    import time
+
+    from clipkit import jobs
+
+    end = time.time() + timeout
+    while time.time() < end:
+        row = jobs.get(db, job_id)
+        if row["state"] not in ("queued", "running"):
+            return row
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
 def _calls(x):
     """name -> (roles allowed, call(user)). ``x`` holds db, home, recording id, clip ids, export id."""
     db, home, rid, cid, aid = x["db"], x["home"], x["rid"], x["cid"], x["approved"]
@@ -97,6 +112,8 @@ def _calls(x):
         "acknowledge_review": ({A}, lambda u: access.acknowledge_review(db, u, x["review"], reply="thanks")),
         "scorecard": ({M, A}, lambda u: access.scorecard(db, home, u)),
         "review_counts": ({C}, lambda u: access.review_counts(db, u)),
+        "start_render_job": ({M}, lambda u: _finish_job(db, access.start_render_job(db, home, u, [cid]))),
+        "my_jobs": ({M}, lambda u: access.my_jobs(db, u)),
         "redaction_preview": ({M}, lambda u: access.redaction_preview(db, home, u, cid, [(2.5, 3.0, "beep")],
                                                                     reason="check")),
         "import_batch": ({M}, lambda u: access.import_batch(

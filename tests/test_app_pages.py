@@ -1008,3 +1008,27 @@ def test_ab_levels_are_matched_by_turning_the_louder_down():
     assert diff == pytest.approx(-6.02, abs=0.05) and vb == 1.0 and va == pytest.approx(0.5, abs=0.01)
     silent = audio.to_wav_bytes(np.zeros(sr), sr=sr)
     assert _abplayer.matched_volumes(loud, silent) == (1.0, 1.0, 0.0)
+
+
+def test_bulk_anonymize_runs_as_a_job_the_page_can_leave(app_home):
+    import time
+
+    from clipkit import jobs
+
+    db, cid = app_home["db"], app_home["draft"]
+    at = ok(app("manager"))
+    ok(at.switch_page("app_pages/manager_clips.py").run())
+    at.multiselect(key="bulk_ids").set_value([cid])
+    ok(at.run())
+    ok(at.button(key="bulk_go").click().run())
+    assert not errors(at), errors(at)
+    (job,) = jobs.recent(db, actor="manager")
+    end = time.time() + 60
+    while jobs.get(db, job["id"])["state"] in ("queued", "running") and time.time() < end:
+        time.sleep(0.05)
+    assert jobs.get(db, job["id"])["state"] == "done"
+    assert library.get_clip(db, cid)["status"] == "anonymized"
+    # a new page load (another tab, after closing this one) shows how it ended
+    fresh = ok(app("manager"))
+    ok(fresh.switch_page("app_pages/manager_clips.py").run())
+    assert any(f"Job {job['id']}" in p.proto.text and "1 anonymized" in p.proto.text for p in fresh.get("progress"))

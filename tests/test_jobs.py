@@ -1,0 +1,60 @@
+"""Bulk jobs: progress and results in a row, the work on its own thread, interruption noticed."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from clipkit import db as dbmod
+from clipkit import jobs
+from clipkit.errors import BadInput, NotFound
+
+
+def _wait(db, job_id, states=("done", "failed"), timeout=30.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        row = jobs.get(db, job_id)
+        if row["state"] in states:
+            return row
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} still {jobs.get(db, job_id)['state']}")
+
+
+def test_a_job_reports_progress_and_results_from_its_own_thread(db, home):
+    seen = []
+
+    def work(jdb, progress):
+        for i in range(3):
+            progress(i + 1, 3)
+            seen.append(jdb is not db)  # the worker has its own connection
+        return [{"item": i} for i in range(3)]
+
+    jid = jobs.submit(db, kind="render", actor="manager", params={"clips": [1, 2, 3]}, total=3)
+    assert jobs.get(db, jid)["state"] == "queued"
+    jobs.start(lambda: dbmod.connect(home), jid, work)
+    row = _wait(db, jid)
+    assert row["state"] == "done" and row["done"] == 3 and row["results"] == [{"item": 0}, {"item": 1}, {"item": 2}]
+    assert all(seen) and row["params"] == {"clips": [1, 2, 3]}
+    assert [r["id"] for r in jobs.recent(db, actor="manager")] == [jid] and jobs.recent(db, actor="trainer") == []
+
+
+@pytest.mark.parametrize("error, shown", [(BadInput("clip 9 is gone"), "clip 9 is gone"),
+                                          (RuntimeError("boom"), "unexpected error (RuntimeError)")])
+def test_a_failing_job_says_why(db, home, error, shown):
+    def work(jdb, progress):
+        raise error
+
+    jid = jobs.submit(db, kind="render", actor="m", params={}, total=1)
+    jobs.start(lambda: dbmod.connect(home), jid, work)
+    row = _wait(db, jid)
+    assert row["state"] == "failed" and row["error"] == shown
+
+
+def test_a_job_whose_process_died_is_marked_interrupted(db, home):
+    jid = jobs.submit(db, kind="render", actor="m", params={"clips": [1]}, total=1)
+    db.execute("UPDATE jobs SET state = 'running', heartbeat = ? WHERE id = ?", [time.time() - 3600, jid])
+    db.conn.commit()
+    assert jobs.get(db, jid)["state"] == "interrupted"
+    with pytest.raises(NotFound):
+        jobs.get(db, 999)
