@@ -63,6 +63,41 @@ for r in rows:
             # autoplay only right after "Play", not on every rerun (ticking a box must not restart it)
             st.audio(playing[1], format="audio/wav", autoplay=just_played == r["id"])
 
+# ---------------------------------------------------------------- playlists
+with st.expander("Playlists for a session"):
+    with _ui.errors():
+        lists = access.my_playlists(db, user)
+        c1, c2 = st.columns([3, 1])
+        pl_name = c1.text_input("Save the selection as", key="pl_name", placeholder="Monday: de-escalation")
+        with c2:
+            st.write("")
+            if st.button("Save playlist", key="pl_save", disabled=not selection, icon=":material/playlist_add:"):
+                saved = access.save_playlist(db, user, name=pl_name, clip_ids=list(selection))
+                st.session_state["pl_message"] = f"Saved {saved['name']!r} with {len(saved['clip_ids'])} clip(s)."
+                st.rerun()
+        if lists:
+            by_id = {p["id"]: p for p in lists}
+            c1, c2, c3 = st.columns([3, 1, 1])
+            pick = c1.selectbox("Playlist", list(by_id), key="pl_pick",
+                                format_func=lambda i: f"{by_id[i]['name']} ({len(by_id[i]['clip_ids'])} clips)")
+            with c2:
+                st.write("")
+                if st.button("Select its clips", key="pl_load", icon=":material/playlist_play:"):
+                    rows_in = access.library_rows_by_id(db, user, by_id[pick]["clip_ids"])
+                    selection[:] = [r["id"] for r in rows_in]
+                    gone = len(by_id[pick]["clip_ids"]) - len(rows_in)
+                    st.session_state["pl_message"] = (f"Selected {len(rows_in)} clip(s) of {by_id[pick]['name']!r}"
+                                                      + (f"; {gone} are no longer in the library." if gone else "."))
+                    st.rerun()
+            with c3:
+                st.write("")
+                if st.button("Delete", key="pl_delete", icon=":material/delete:"):
+                    access.delete_playlist(db, user, pick)
+                    st.rerun()
+    msg = st.session_state.pop("pl_message", None)
+    if msg:
+        st.success(_ui.plain(msg))
+
 # ---------------------------------------------------------------- export
 st.divider()
 st.subheader("Export a training package")

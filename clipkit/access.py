@@ -39,7 +39,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from . import (analysis, audio, auditlog, coaching, consent, erasure, export, jobs, library, logtext, merge, notes,
-               parties, rendering, requests, retention, users)
+               parties, playlists, rendering, requests, retention, users)
 from .db import connect, transaction
 from .errors import BadInput, Forbidden, NotFound, PolicyRefusal
 from .home import Home
@@ -527,6 +527,45 @@ def trainer_library(
                                      min_duration_s=min_duration_s, max_duration_s=max_duration_s,
                                      limit=limit, offset=offset)
     return [_library_row(r) for r in rows], total
+
+
+def save_playlist(db: Database, user: User, *, name: str, clip_ids: Sequence[int]) -> dict:
+    """Keep a named, ordered selection of library clips for a session (see :mod:`clipkit.playlists`).
+
+    Only clips the user can see in the training library go in.
+    """
+    user = require(db, user, "library")
+    ids = [int(c) for c in clip_ids]
+    visible = {r["id"] for r in library_rows_by_id(db, user, ids)}
+    hidden = [c for c in ids if c not in visible]
+    if hidden:
+        raise NotFound(f"clip {hidden[0]} is not in the training library")
+    return playlists.save(db, owner=user.name, name=name, clip_ids=ids)
+
+
+def library_rows_by_id(db: Database, user: User, clip_ids: Sequence[int]) -> list[dict]:
+    """The training-library rows of these clips, in the order given (those no longer in the library left out)."""
+    require(db, user, "library")
+    rows = {}
+    for cid in dict.fromkeys(int(c) for c in clip_ids):
+        try:
+            clip = library.get_clip(db, cid)
+        except NotFound:
+            continue
+        if clip["status"] == "approved" and not _play_blockers(db, clip):
+            rows[cid] = _library_row(clip)
+    return [rows[c] for c in dict.fromkeys(int(c) for c in clip_ids) if c in rows]
+
+
+def my_playlists(db: Database, user: User) -> list[dict]:
+    """The user's playlists, each with its clip ids."""
+    user = require(db, user, "library")
+    return playlists.listing(db, owner=user.name)
+
+
+def delete_playlist(db: Database, user: User, playlist_id: int) -> None:
+    user = require(db, user, "library")
+    playlists.delete(db, playlist_id, owner=user.name)
 
 
 def library_tags(db: Database, user: User) -> list[str]:

@@ -38,6 +38,7 @@ MIGRATION_MODULES = (
     "clipkit.analysis",
     "clipkit.coaching",
     "clipkit.jobs",
+    "clipkit.playlists",
 )
 
 BUSY_TIMEOUT_S = 15.0

@@ -1032,3 +1032,18 @@ def test_bulk_anonymize_runs_as_a_job_the_page_can_leave(app_home):
     fresh = ok(app("manager"))
     ok(fresh.switch_page("app_pages/manager_clips.py").run())
     assert any(f"Job {job['id']}" in p.proto.text and "1 anonymized" in p.proto.text for p in fresh.get("progress"))
+
+
+def test_trainer_saves_a_playlist_and_selects_it_again(app_home):
+    cid = app_home["approved"]
+    at = ok(app("trainer"))
+    at.checkbox(key=f"lib_sel_{cid}").check()
+    ok(at.run())
+    at.text_input(key="pl_name").input("Monday session")
+    ok(at.button(key="pl_save").click().run())
+    assert not errors(at), errors(at)
+    assert any("Saved 'Monday session'" in s.value for s in at.success)
+    ok(at.button(key="exp_clear").click().run())
+    assert at.session_state["lib_selection"] == []
+    ok(at.button(key="pl_load").click().run())
+    assert at.session_state["lib_selection"] == [cid]
