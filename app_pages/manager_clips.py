@@ -58,7 +58,7 @@ if page_ids:
 def _jobs_panel() -> None:
     """The user's anonymize jobs, redrawn every 2 s while one runs."""
     with _ui.errors():
-        mine = access.my_jobs(db, user)
+        mine = access.my_jobs(db, user, kind="render")
         if not mine:
             return
         st.markdown("**Anonymize jobs**")

@@ -118,16 +118,42 @@ if go:
             text = raw.decode("cp1252", errors="replace")
         with _ui.errors():
             rows = batch.parse_manifest(text)
+            # the job owns the uploads' scratch folder and removes it when the import is done
             scratch = store.Scratch(home, "upload")
             try:
                 saved = _save_uploads(audio_files, scratch)
-                with st.spinner(f"Importing {len(rows)} call(s)…"):
-                    items = access.import_batch(db, home, user, rows, files=saved)
-                st.session_state["import_done"] = [
-                    dict(_row(it["file"], it["result"], it["error"]), line=it["line"]) for it in items]
-                st.rerun()
-            finally:
+            except BaseException:
                 scratch.close()
+                raise
+            access.start_import_job(db, home, user, rows, files=saved, scratch=scratch)
+            st.session_state.pop("import_done", None)
+
+
+@st.fragment(run_every=2.0)
+def _import_jobs() -> None:
+    """Batch imports running on the server (the page may be closed meanwhile), redrawn every 2 s."""
+    with _ui.errors():
+        mine = access.my_jobs(db, user, kind="import", limit=3)
+        for j in mine:
+            n, done = j["total"], j["done"]
+            state = {"queued": "waiting", "running": "importing", "done": "done", "failed": "failed",
+                     "interrupted": "interrupted (the server stopped): import the CSV again; "
+                                    "calls already imported are recognised"}[j["state"]]
+            st.progress(min(1.0, done / n) if n else 1.0, text=f"Batch import {j['id']} · {done}/{n} row(s) · {state}")
+            if j["state"] == "failed":
+                st.error(_ui.plain(_ui.app_words(j["error"] or "")))
+            if j["state"] == "done" and j["results"] is not None and st.button(
+                    "Show results", key=f"import_job_show_{j['id']}"):
+                st.session_state["import_done"] = [
+                    {"line": r["line"], "file": r["file"],
+                     "result": ("error: " + _ui.app_words(r["error"])) if r["error"] else
+                     f"{'already imported as' if r['duplicate'] else 'imported as'} call #{r['call']}"
+                     + (f" ({r['duration_s']:.1f} s)" if r["duration_s"] else ""),
+                     "call": r["call"]} for r in j["results"]]
+                st.rerun(scope="app")
+
+
+_import_jobs()
 
 # ---------------------------------------------------------------- the last import's results
 done = st.session_state.get("import_done")

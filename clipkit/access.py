@@ -410,10 +410,52 @@ def start_render_job(db: Database, home: Home, user: User, clip_ids: Sequence[in
     return job_id
 
 
-def my_jobs(db: Database, user: User, *, limit: int = 5) -> list[dict]:
-    """The user's newest bulk jobs with their progress and results (an interrupted one says so)."""
-    user = require(db, user, "clips.render")
-    return jobs.recent(db, actor=user.name, limit=limit)
+def start_import_job(db: Database, home: Home, user: User, rows: list, *, files: dict[str, Path],
+                     scratch=None) -> int:
+    """Import a metadata CSV's rows on a background thread (see :func:`import_batch`); returns the job id.
+
+    ``files`` are the uploaded files by name; ``scratch`` (a
+    :class:`clipkit.store.Scratch` holding them) is closed by the job when it
+    ends, so the uploads live exactly as long as the import needs them.
+    """
+    user = require(db, user, "import")
+    job_id = jobs.submit(db, kind="import", actor=user.name, params={"rows": len(rows)}, total=len(rows))
+
+    from . import batch
+
+    def work(jdb: Database, progress) -> list[dict]:
+        # checked once, above: the import goes on if the tab closes and the session idles out meanwhile
+        try:
+            items = []
+            for i, row in enumerate(rows):
+                items += batch.import_manifest(jdb, home, [row], base=Path("."), actor=user.name, files=files)
+                progress(i + 1, len(rows))
+            new = [it["result"].id for it in items if it["error"] is None and not it["result"].duplicate]
+            if new:
+                analysis.analyze_recordings(jdb, home, new, workers=None if len(new) > 20 else 1)
+            return [{"line": it["line"], "file": it["file"], "error": it["error"],
+                     "call": None if it["error"] or it["result"] is None else it["result"].id,
+                     "duplicate": bool(it["result"] is not None and it["result"].duplicate),
+                     "duration_s": None if it["result"] is None else it["result"].duration_s}
+                    for it in items]
+        finally:
+            if scratch is not None:
+                scratch.close()
+
+    try:
+        jobs.start(lambda: connect(home), job_id, work)
+    except BaseException:
+        if scratch is not None:
+            scratch.close()
+        raise
+    return job_id
+
+
+def my_jobs(db: Database, user: User, *, kind: str | None = None, limit: int = 5) -> list[dict]:
+    """The user's newest bulk jobs (of ``kind``) with their progress and results (an interrupted one says so)."""
+    user = require(db, user, "import" if kind == "import" else "clips.render")
+    mine = jobs.recent(db, actor=user.name, limit=50)
+    return [j for j in mine if kind is None or j["kind"] == kind][:limit]
 
 
 def current_rendering(db: Database, user: User, clip_id: int) -> dict | None:

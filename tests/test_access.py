@@ -118,6 +118,9 @@ def _calls(x):
         "delete_playlist": ({T, M}, lambda u: access.delete_playlist(db, u, 12345)),
         "start_render_job": ({M}, lambda u: _finish_job(db, access.start_render_job(db, home, u, [cid]))),
         "my_jobs": ({M}, lambda u: access.my_jobs(db, u)),
+        "start_import_job": ({M}, lambda u: _finish_job(db, access.start_import_job(
+            db, home, u, batch.parse_manifest("file,caller,agent\nnew.wav,06-1,E-9\n"),
+            files={"new.wav": x["new_file"]}))),
         "redaction_preview": ({M}, lambda u: access.redaction_preview(db, home, u, cid, [(2.5, 3.0, "beep")],
                                                                     reason="check")),
         "import_batch": ({M}, lambda u: access.import_batch(

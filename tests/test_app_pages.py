@@ -962,6 +962,20 @@ def test_batch_import_with_a_metadata_csv(app_home, make_audio):
                                                    ("b.wav", b.read_bytes(), "audio/wav")])
     ok(at.button(key="batch_submit").click().run())
     assert not errors(at), errors(at)
+    # it runs as a job on the server: wait for it, then a page load shows it and its results
+    import time
+
+    from clipkit import jobs
+
+    (job,) = jobs.recent(db, actor="manager")
+    end = time.time() + 60
+    while jobs.get(db, job["id"])["state"] in ("queued", "running") and time.time() < end:
+        time.sleep(0.05)
+    assert jobs.get(db, job["id"])["state"] == "done"
+    assert not list(app_home["home"].tmp_dir.glob("upload-*"))  # the job removed the uploads when done
+    ok(at.run())
+    assert any(f"Batch import {job['id']} · 3/3" in p.proto.text for p in at.get("progress"))
+    ok(at.button(key=f"import_job_show_{job['id']}").click().run())
     assert any("2 of 3" in w.value for w in at.warning)
     table = at.dataframe[0].value
     assert list(table["line"]) == [2, 3, 4] and "no uploaded file" in table["result"].iloc[2]
