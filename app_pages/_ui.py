@@ -154,6 +154,23 @@ def app_words(text) -> str:
     return out[:1].upper() + out[1:] if out[:1].islower() and text.startswith("--") else out
 
 
+@contextmanager
+def own_connection(home):
+    """A database connection for a fragment's own reruns (``st.fragment(run_every=...)``).
+
+    A fragment rerun runs only the fragment, not the router: the connection of
+    the page run it belongs to is closed by then. This opens one for the
+    rerun and closes it after.
+    """
+    from clipkit import db as dbmod
+
+    conn = dbmod.connect(home)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
 def show_error(e: ClipkitError) -> None:
     """A clipkit error as a plain message in the page's words; a policy refusal with each of its reasons."""
     reasons = getattr(e, "reasons", None) or []

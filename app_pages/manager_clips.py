@@ -57,8 +57,8 @@ if page_ids:
 @st.fragment(run_every=2.0)
 def _jobs_panel() -> None:
     """The user's anonymize jobs, redrawn every 2 s while one runs."""
-    with _ui.errors():
-        mine = access.my_jobs(db, user, kind="render")
+    with _ui.errors(), _ui.own_connection(home) as fdb:
+        mine = access.my_jobs(fdb, user, kind="render")
         if not mine:
             return
         st.markdown("**Anonymize jobs**")

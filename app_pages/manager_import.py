@@ -132,8 +132,8 @@ if go:
 @st.fragment(run_every=2.0)
 def _import_jobs() -> None:
     """Batch imports running on the server (the page may be closed meanwhile), redrawn every 2 s."""
-    with _ui.errors():
-        mine = access.my_jobs(db, user, kind="import", limit=3)
+    with _ui.errors(), _ui.own_connection(home) as fdb:
+        mine = access.my_jobs(fdb, user, kind="import", limit=3)
         for j in mine:
             n, done = j["total"], j["done"]
             state = {"queued": "waiting", "running": "importing", "done": "done", "failed": "failed",

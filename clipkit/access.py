@@ -90,10 +90,13 @@ def allowed(user: User, action: str) -> bool:
     return isinstance(user, User) and user.role in roles
 
 
-def require(db: Database, user: User, action: str) -> User:
-    """The checked user, or :class:`Forbidden` naming what the role may not do."""
+def require(db: Database, user: User, action: str, *, touch: bool = True) -> User:
+    """The checked user, or :class:`Forbidden` naming what the role may not do.
+
+    ``touch=False``: checked without counting as activity (see :func:`clipkit.users.active_user`).
+    """
     roles, what = PERMISSIONS[action]
-    user = active_user(db, user)
+    user = active_user(db, user, touch=touch)
     if user.role not in roles:
         allowed_roles = " or ".join(r for r in ROLES if r in roles)
         article = "an" if user.role[:1] in "aeiou" else "a"
@@ -452,8 +455,11 @@ def start_import_job(db: Database, home: Home, user: User, rows: list, *, files:
 
 
 def my_jobs(db: Database, user: User, *, kind: str | None = None, limit: int = 5) -> list[dict]:
-    """The user's newest bulk jobs (of ``kind``) with their progress and results (an interrupted one says so)."""
-    user = require(db, user, "import" if kind == "import" else "clips.render")
+    """The user's newest bulk jobs (of ``kind``) with their progress and results (an interrupted one says so).
+
+    Asked every few seconds by a progress panel, so it does not count as activity: an idle session still ends.
+    """
+    user = require(db, user, "import" if kind == "import" else "clips.render", touch=False)
     mine = jobs.recent(db, actor=user.name, limit=50)
     return [j for j in mine if kind is None or j["kind"] == kind][:limit]
 

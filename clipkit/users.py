@@ -487,7 +487,7 @@ def start_session(db: Database, name: str, *, source: str = "unknown", idle_s: f
     return User(name=name, role=row["role"], session=token)
 
 
-def active_user(db: Database, user: User, *, now: float | None = None) -> User:
+def active_user(db: Database, user: User, *, now: float | None = None, touch: bool = True) -> User:
     """The account behind ``user`` as it is now, if its session is live.
 
     Raises
@@ -497,6 +497,9 @@ def active_user(db: Database, user: User, *, now: float | None = None) -> User:
         logged out, revoked (password change, account disabled), idle for
         longer than its idle time or older than :data:`MAX_SESSION_S`, or the
         account no longer exists, is disabled, or its role changed since login.
+
+    ``touch=False`` checks without counting as activity: a page that redraws
+    itself (a progress panel every 2 s) must not keep an idle session alive.
     """
     from .errors import Forbidden
 
@@ -522,7 +525,7 @@ def active_user(db: Database, user: User, *, now: float | None = None) -> User:
         raise Forbidden("the password was changed after this login; log in again")
     if row["role"] != user.role:
         raise Forbidden(f"the role of {user.name!r} changed since login; log in again")
-    if now - last_seen >= _TOUCH_EVERY_S:
+    if touch and now - last_seen >= _TOUCH_EVERY_S:
         with transaction(db):
             db.execute("UPDATE sessions SET last_seen = ? WHERE token_hash = ? AND last_seen < ?",
                        [now, _token_hash(user.session), now])

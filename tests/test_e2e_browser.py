@@ -353,6 +353,19 @@ def test_manager_cuts_and_approves_then_trainer_hears_only_the_rendering(server,
             settle(page)
             click(page, "Verify chain")
             page.get_by_text(re.compile(r"Intact: all \d+ entries")).wait_for()
+            # a recall: the clip went out in an export and is withdrawn; the recipient confirms deletion
+            from clipkit import export as _export
+
+            sent = _export.export_clips(db, home, [cid], to=tmp_path / "sent", actor="trainer-cli", recipient="Vendor")
+            _export.withdraw_clips(db, [cid], actor="compliance", reason="manual", home=home)
+            page.reload()
+            settle(page)
+            page.get_by_text(re.compile(r"ask the recipients to delete")).wait_for()
+            page.get_by_role("textbox", name="How they confirmed (optional)").fill("e-mail from Vendor")
+            click(page, "Mark done")
+            page.get_by_text(re.compile(rf"Recall of {sent['export_id']} marked done")).wait_for()
+            assert page.get_by_text(re.compile(r"ask the recipients to delete")).count() == 0
+            no_exception(page)
             ctx.close()
         finally:
             browser.close()

@@ -58,3 +58,18 @@ def test_a_job_whose_process_died_is_marked_interrupted(db, home):
     assert jobs.get(db, jid)["state"] == "interrupted"
     with pytest.raises(NotFound):
         jobs.get(db, 999)
+
+
+def test_watching_job_progress_does_not_keep_an_idle_session_alive(db, home, monkeypatch):
+    from conftest import add_accounts
+
+    from clipkit import access, users
+    from clipkit.errors import Forbidden
+
+    monkeypatch.setattr(users, "SCRYPT_N", 2**10)
+    add_accounts(db, home, "correct horse battery")
+    m = users.start_session(db, "manager", idle_s=60, now=time.time() - 50)
+    for _ in range(3):
+        access.my_jobs(db, m)  # a progress panel asking every few seconds
+    with pytest.raises(Forbidden, match="without activity"):
+        users.active_user(db, m, now=time.time() + 15)  # 65 s after the last real activity
