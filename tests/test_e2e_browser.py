@@ -208,8 +208,11 @@ def test_manager_cuts_and_approves_then_trainer_hears_only_the_rendering(server,
             page.mouse.move(x_of(5.0), box["y"] + box["height"] / 2, steps=8)
             page.mouse.move(x_of(7.5), box["y"] + box["height"] / 2, steps=8)
             page.mouse.up()
-            settle(page)
-            page.wait_for_timeout(500)
+            # the component's state reruns the page, which reruns once more with the new range: wait for it
+            page.wait_for_function(
+                "() => { const b = [...document.querySelectorAll('input[type=number]')]"
+                ".find(e => e.getAttribute('aria-label') === 'Start (s)'); return b && b.value !== '0.00'; }",
+                timeout=30_000)
             settle(page)
             got_start = float(page.get_by_role("spinbutton", name="Start (s)", exact=True).input_value())
             got_end = float(page.get_by_role("spinbutton", name="End (s)", exact=True).input_value())
@@ -260,8 +263,11 @@ def test_manager_cuts_and_approves_then_trainer_hears_only_the_rendering(server,
             page.mouse.move(xw(3.5), wb["y"] + wb["height"] / 2, steps=6)
             page.mouse.move(xw(4.0), wb["y"] + wb["height"] / 2, steps=6)
             page.mouse.up()
-            settle(page)
-            page.wait_for_timeout(500)
+            start_box = page.get_by_role("spinbutton", name="From (s in call)", exact=True)
+            before = f"{START_S:.2f}"
+            deadline = time.time() + 30
+            while start_box.input_value() == before and time.time() < deadline:
+                page.wait_for_timeout(200)
             settle(page)
             page.get_by_label("Mode").click()
             page.get_by_role("option", name="silence").click()
