@@ -63,6 +63,8 @@ bench-privacy: install
 	$(PYTHON) bench/privacy.py --setup
 	$(PYTHON) bench/privacy.py
 	$(PYTHON) bench/privacy_keysets.py
+	$(PYTHON) bench/privacy_trained.py
+	$(PY) bench/record_measured.py
 
 clean-demo:
 	rm -rf $(CLIPKIT_HOME)

@@ -27,6 +27,8 @@ from clipkit import measured  # noqa: E402
 VOICES = "ten synthetic and diphone TTS voices (flite, festival, espeak-ng), telephone band"
 ATTACKER = ("resemblyzer d-vectors compared by cosine similarity (ignorant, lazy-informed, shift-back, multi-key, "
             "sweep); no attacker trained on clipkit's output")
+TRAINED_ATTACKER = ("resemblyzer d-vectors: five cosine attackers (bench/privacy.py) and a semi-informed attacker "
+                    "trained on clipkit's output (bench/privacy_trained.py)")
 
 
 def _hash_of(report: dict) -> str | None:
@@ -72,6 +74,10 @@ def record(results: Path, *, target: Path = measured.MEASURED_FILE) -> str:
     if _hash_of(report) != running:
         raise SystemExit(f"{results} was measured on anonymizer {_hash_of(report)}, not the running {running}; "
                          "run bench/privacy.py again")
+    trained_path = results.with_name("privacy-trained.json")
+    trained = json.loads(trained_path.read_text()) if trained_path.exists() else None
+    if trained and _hash_of(trained) != running:
+        trained = None
     keysets_path = results.with_name("privacy-keysets.json")
     keysets = json.loads(keysets_path.read_text()) if keysets_path.exists() else None
     if keysets and _hash_of(keysets) != running:
@@ -79,7 +85,15 @@ def record(results: Path, *, target: Path = measured.MEASURED_FILE) -> str:
     from clipkit.anonymize import METHODS
 
     data = json.loads(target.read_text()) if target.exists() else {"format": 1, "entries": {}}
-    data.setdefault("entries", {})[running] = entry_from(report, keysets, dict(METHODS))
+    entry = entry_from(report, keysets, dict(METHODS))
+    if trained and trained.get("method_version") == METHODS["strong"] and "strong" in entry["methods"]:
+        # the semi-informed attacker of bench/privacy_trained.py: its worst back-end is the figure
+        entry["attacker"] = TRAINED_ATTACKER
+        entry["methods"]["strong"]["trained_eer"] = round(trained["worst"]["eer"], 4)
+        entry["methods"]["strong"]["trained_attacker"] = (
+            f"WCCN/LDA back-ends on resemblyzer embeddings, trained on {trained['train_speakers_per_fold']} "
+            f"voices anonymized by clipkit under {trained['train_keys']} keys; worst: {trained['worst']['backend']}")
+    data.setdefault("entries", {})[running] = entry
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".measured-", suffix=".json")
     with os.fdopen(fd, "w") as f:
         json.dump(data, f, indent=1, sort_keys=True)

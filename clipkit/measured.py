@@ -79,13 +79,14 @@ def claim(method: str, version: str | None, *, path: Path | None = None, running
            "statement": f"{version or method}: {NOT_MEASURED}"}
     if not m or m.get("version") != version:
         return out
-    figures = {k: m[k] for k in ("eer", "rho_f0", "wer", "trained_eer", "eer_over_key_sets") if k in m}
+    figures = {k: m[k] for k in ("eer", "rho_f0", "wer", "trained_eer", "trained_attacker", "eer_over_key_sets")
+               if k in m}
     figures.update({k: entry[k] for k in ("measured_at", "voices", "attacker") if k in entry})
     eer = m.get("eer") or {}
     parts = []
     if "trained_eer" in m:
-        parts.append(f"an attacker who has clipkit and trains on its output tells speakers apart at "
-                     f"{_pct(m['trained_eer'])} equal error rate")
+        parts.append(f"an attacker who has clipkit and trains on its output (here on only a few voices; a larger "
+                     f"training set does better) tells speakers apart at {_pct(m['trained_eer'])} equal error rate")
     if eer:
         worst = min(eer, key=lambda k: eer[k])
         parts.append(f"untrained comparisons: {_pct(min(eer.values()))} to {_pct(max(eer.values()))} equal error "
