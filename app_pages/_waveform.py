@@ -201,6 +201,12 @@ def envelope(peaks: np.ndarray, *, caller: int | None, agent: int | None, mixed:
     return np.round(np.clip(peaks[caller], 0, 1), 3).tolist(), np.round(np.clip(peaks[agent], 0, 1), 3).tolist()
 
 
+def clip_box(clip_id: int, *, start_s: float, end_s: float, redactions) -> dict:
+    """A clip as the canvas draws it: its range and its redactions (stored in clip time) in call time."""
+    return {"id": clip_id, "a": start_s, "b": end_s,
+            "redactions": [{"a": start_s + r[0], "b": start_s + r[1]} for r in redactions]}
+
+
 def waveform(*, key: str, top: list, bottom: list, step_s: float, duration_s: float, start_s: float, end_s: float,
              mixed: bool, bands: list[dict] = (), clips: list[dict] = (), audio_offset_s: float | None = None,
              view: tuple[float, float] | None = None):

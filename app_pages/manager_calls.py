@@ -149,8 +149,7 @@ with _ui.fatal():
     with _ui.errors():
         call_clips = access.list_clips(db, user, recording_id=rid, limit=200)[0]
     # clips and their redactions (stored in clip time) drawn in call time
-    drawn_clips = [{"id": c["id"], "a": c["start_s"], "b": c["end_s"],
-                    "redactions": [{"a": c["start_s"] + r[0], "b": c["start_s"] + r[1]} for r in c["redactions"]]}
+    drawn_clips = [_waveform.clip_box(c["id"], start_s=c["start_s"], end_s=c["end_s"], redactions=c["redactions"])
                    for c in call_clips]
     preview = st.session_state.get("preview_audio")
     wave = _waveform.waveform(

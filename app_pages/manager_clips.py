@@ -147,8 +147,7 @@ if rec is not None:
         wave = _waveform.waveform(
             key=f"spanwave_{cid}", top=top, bottom=bottom, step_s=spp, duration_s=float(rec["duration_s"]),
             start_s=float(st.session_state[k_from]), end_s=float(st.session_state[k_to]), mixed=wmap.mixed,
-            clips=[{"id": cid, "a": c0, "b": c0 + length,
-                    "redactions": [{"a": c0 + a, "b": c0 + b} for a, b, _ in spans]}],
+            clips=[_waveform.clip_box(cid, start_s=c0, end_s=c0 + length, redactions=spans)],
             view=(max(0.0, c0 - pad), min(float(rec["duration_s"]), c0 + length + pad)),
             audio_offset_s=c0 if heard and heard[0] == cid else None)
         got = _waveform.accepted_range(getattr(wave, "range", None), duration_s=float(rec["duration_s"]),

@@ -69,8 +69,12 @@ def _row(name: str, r, error: str | None = None) -> dict:
         # the scratch copy's path means nothing to the user: name the file they uploaded
         return {"file": name, "result": "error: " + _ui.app_words(text.replace(path, name) if path else text),
                 "call": None}
-    state = "already imported as" if r.duplicate else "imported as"
-    return {"file": name, "result": f"{state} call #{r.id} ({r.duration_s:.1f} s, {r.channels} ch)", "call": r.id}
+    return {"file": name, "result": _imported(r.id, r.duplicate, r.duration_s, r.channels), "call": r.id}
+
+
+def _imported(call: int, duplicate: bool, duration_s: float | None, channels: int | None) -> str:
+    return (f"{'already imported as' if duplicate else 'imported as'} call #{call}"
+            + (f" ({duration_s:.1f} s, {channels} ch)" if duration_s is not None else ""))
 
 
 if submitted:
@@ -147,8 +151,7 @@ def _import_jobs() -> None:
                 st.session_state["import_done"] = [
                     {"line": r["line"], "file": r["file"],
                      "result": ("error: " + _ui.app_words(r["error"])) if r["error"] else
-                     f"{'already imported as' if r['duplicate'] else 'imported as'} call #{r['call']}"
-                     + (f" ({r['duration_s']:.1f} s)" if r["duration_s"] else ""),
+                     _imported(r["call"], r["duplicate"], r["duration_s"], r.get("channels")),
                      "call": r["call"]} for r in j["results"]]
                 st.rerun(scope="app")
 

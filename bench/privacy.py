@@ -57,6 +57,17 @@ def _in_bench_venv() -> bool:
     return importlib.util.find_spec("resemblyzer") is not None and importlib.util.find_spec("pocketsphinx") is not None
 
 
+def reexec_in_bench_venv(script: str) -> None:
+    """For the bench scripts built on this one: run ``script`` again inside bench/.venv-privacy if not there yet."""
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+        os.environ[name] = "1"
+    if _in_bench_venv():
+        return
+    if not VENV_PY.exists():
+        sys.exit("bench/.venv-privacy is missing: run `python3 bench/privacy.py --setup` first")
+    os.execv(str(VENV_PY), [str(VENV_PY), script, *sys.argv[1:]])
+
+
 if __name__ == "__main__" and "--setup" not in sys.argv and not _in_bench_venv():
     if VENV_PY.exists():
         os.execv(str(VENV_PY), [str(VENV_PY), *sys.argv])

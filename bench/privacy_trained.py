@@ -36,24 +36,18 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
-    os.environ[_v] = "1"
-
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
-import privacy  # noqa: E402  (re-exec into the bench venv happens there)
+import privacy  # noqa: E402
 
-if __name__ == "__main__" and not privacy._in_bench_venv():
-    if not privacy.VENV_PY.exists():
-        sys.exit("bench/.venv-privacy is missing: run `python3 bench/privacy.py --setup` first")
-    os.execv(str(privacy.VENV_PY), [str(privacy.VENV_PY), __file__, *sys.argv[1:]])
+if __name__ == "__main__":
+    privacy.reexec_in_bench_venv(__file__)
 
 
 def wccn(X, y, reg: float = 1e-3):

@@ -141,9 +141,7 @@ def import_calls(
         db, home, list(paths), caller=caller, agent=agent, channels=channels, recorded_at=recorded_at,
         basis=basis, notice=notice, actor=user.name, allow_suppressed=reason is not None, override_reason=reason,
     )
-    new = [r.id for r in results if not r.error and not r.duplicate]
-    if new:
-        analysis.analyze_recordings(db, home, new, workers=None if len(new) > 20 else 1)
+    analysis.analyze_imported(db, home, results)
     return results
 
 
@@ -154,16 +152,13 @@ def import_batch(db: Database, home: Home, user: User, rows: list, *, base: Path
 
     user = require(db, user, "import")
     items = batch.import_manifest(db, home, rows, base=base or Path("."), actor=user.name, files=files)
-    new = [it["result"].id for it in items if it["error"] is None and not it["result"].duplicate]
-    if new:
-        analysis.analyze_recordings(db, home, new, workers=None if len(new) > 20 else 1)
+    analysis.analyze_imported(db, home, [it["result"] for it in items if it["error"] is None])
     return items
 
 
 def _labelled(db: Database, rows: list[dict]) -> list[dict]:
     """Recordings with ``caller_label`` and ``agent_label`` as the register shows the parties ("(erased)" if gone)."""
-    found = {ref: row["label"] for ref in {r[f"{p}_ref"] for r in rows for p in ("caller", "agent")} if ref
-             for row in db.query("SELECT label FROM parties WHERE ref = ?", [ref])}
+    found = parties.labels(db, (r[f"{p}_ref"] for r in rows for p in ("caller", "agent")), display_names=False)
     for r in rows:
         for party in ("caller", "agent"):
             r[f"{party}_label"] = found.get(r[f"{party}_ref"], "(erased)")
@@ -429,17 +424,14 @@ def start_import_job(db: Database, home: Home, user: User, rows: list, *, files:
     def work(jdb: Database, progress) -> list[dict]:
         # checked once, above: the import goes on if the tab closes and the session idles out meanwhile
         try:
-            items = []
-            for i, row in enumerate(rows):
-                items += batch.import_manifest(jdb, home, [row], base=Path("."), actor=user.name, files=files)
-                progress(i + 1, len(rows))
-            new = [it["result"].id for it in items if it["error"] is None and not it["result"].duplicate]
-            if new:
-                analysis.analyze_recordings(jdb, home, new, workers=None if len(new) > 20 else 1)
+            items = batch.import_manifest(jdb, home, rows, base=Path("."), actor=user.name, files=files,
+                                          progress=progress)
+            analysis.analyze_imported(jdb, home, [it["result"] for it in items if it["error"] is None])
             return [{"line": it["line"], "file": it["file"], "error": it["error"],
                      "call": None if it["error"] or it["result"] is None else it["result"].id,
                      "duplicate": bool(it["result"] is not None and it["result"].duplicate),
-                     "duration_s": None if it["result"] is None else it["result"].duration_s}
+                     "duration_s": None if it["result"] is None else it["result"].duration_s,
+                     "channels": None if it["result"] is None else it["result"].channels}
                     for it in items]
         finally:
             if scratch is not None:

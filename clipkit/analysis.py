@@ -304,6 +304,19 @@ def _run_dask(jobs: list[dict], scheduler: str, on_result: Callable[[dict], None
         client.close()
 
 
+def analyze_imported(db: Database, home: Home, results: Sequence) -> dict:
+    """Analyse the calls an import just added (``ImportResult`` s; errors and duplicates skipped).
+
+    A few calls are analysed in this process, more than 20 on every core, so
+    the calls list is ranked the moment they arrive. Returns what
+    :func:`analyze_recordings` returns (``{"analyzed": []}`` when nothing is new).
+    """
+    new = [r.id for r in results if r is not None and not r.error and not r.duplicate]
+    if not new:
+        return {"analyzed": []}
+    return analyze_recordings(db, home, new, workers=None if len(new) > 20 else 1)
+
+
 def analyze_recordings(
     db: Database, home: Home, recording_ids: Sequence[int] = (), *, all_: bool = False, force: bool = False,
     workers: int | None = None, scheduler: str | None = None, progress: Callable[[int, int], None] | None = None,

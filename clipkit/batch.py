@@ -129,7 +129,7 @@ def _resolve(base: Path, name: str, files: dict[str, Path] | None) -> Path:
 
 
 def import_manifest(db: Database, home: Home, rows: list[Row], *, base: Path, actor: str,
-                    files: dict[str, Path] | None = None) -> list[dict]:
+                    files: dict[str, Path] | None = None, progress=None) -> list[dict]:
     """Import every good row; returns one result per row: ``{"line", "file", "result": ImportResult | None, "error"}``.
 
     Parameters
@@ -139,24 +139,32 @@ def import_manifest(db: Database, home: Home, rows: list[Row], *, base: Path, ac
     files
         For uploads: the files by name (a row's ``file`` is matched on its last
         path part); ``base`` is then not used.
+    progress
+        Called as ``progress(rows_done, rows)`` after each row.
     """
     out = []
-    for row in rows:
-        name = row.values.get("file") or "?"
-        item = {"line": row.line, "file": name, "result": None, "error": row.error}
-        out.append(item)
-        if row.error:
-            continue
-        try:
-            path = _resolve(Path(base), name, files)
-            (result,) = library.import_recordings(
-                db, home, [path], caller=row.values["caller"], agent=row.values["agent"],
-                channels=row.values.get("channels"), recorded_at=row.values.get("recorded_at"),
-                basis=row.values.get("basis"), notice=row.values.get("notice"), actor=actor)
-        except ClipkitError as e:
-            item["error"] = f"line {row.line}: {e}"
-            continue
-        item["result"] = result
-        if result.error:
-            item["error"] = f"line {row.line}: {result.error}"
+    for done, row in enumerate(rows, start=1):
+        out.append(_import_row(db, home, row, base=Path(base), actor=actor, files=files))
+        if progress is not None:
+            progress(done, len(rows))
     return out
+
+
+def _import_row(db: Database, home: Home, row: Row, *, base: Path, actor: str, files: dict[str, Path] | None) -> dict:
+    name = row.values.get("file") or "?"
+    item = {"line": row.line, "file": name, "result": None, "error": row.error}
+    if row.error:
+        return item
+    try:
+        path = _resolve(base, name, files)
+        (result,) = library.import_recordings(
+            db, home, [path], caller=row.values["caller"], agent=row.values["agent"],
+            channels=row.values.get("channels"), recorded_at=row.values.get("recorded_at"),
+            basis=row.values.get("basis"), notice=row.values.get("notice"), actor=actor)
+    except ClipkitError as e:
+        item["error"] = f"line {row.line}: {e}"
+        return item
+    item["result"] = result
+    if result.error:
+        item["error"] = f"line {row.line}: {result.error}"
+    return item

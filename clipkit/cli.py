@@ -272,15 +272,10 @@ def import_(paths, manifest, caller, agent, channels, recorded_at, basis, notice
                 basis=basis, notice=notice, actor=actor or _default_actor(), allow_suppressed=allow_erased_party,
                 override_reason=reason,
             )
-        new = [r.id for r in results if not r.error and not r.duplicate]
-        if new:
-            # find the difficult moments now, so the calls list is ranked the moment they arrive
-            from . import analysis
+        from . import analysis
 
-            done = analysis.analyze_recordings(db, home, new, workers=None if len(new) > 20 else 1)
-            scores = {a["recording_id"]: a["difficulty"] for a in done["analyzed"]}
-        else:
-            scores = {}
+        done = analysis.analyze_imported(db, home, results)
+        scores = {a["recording_id"]: a["difficulty"] for a in done["analyzed"]}
     payload = {
         "recordings": [dict(r.as_dict(), difficulty=scores.get(r.id)) for r in results if not r.error],
         "errors": [r.as_dict() for r in results if r.error],

@@ -185,15 +185,15 @@ def suppression_token(secret: bytes, pseudo: str) -> str:
     return hmac.new(secret, b"suppress:" + pseudo.encode(), hashlib.sha256).hexdigest()
 
 
-def labels(db: Database, refs: Iterable[str]) -> dict[str, str]:
-    """ref → how staff see the party ("phone ••78"; an agent by their display name)."""
-    refs = list(dict.fromkeys(refs))
+def labels(db: Database, refs: Iterable[str], *, display_names: bool = True) -> dict[str, str]:
+    """ref → how staff see the party ("phone ••78"; an agent by their display name unless ``display_names=False``)."""
+    refs = [r for r in dict.fromkeys(refs) if r]
     out: dict[str, str] = {}
     for i in range(0, len(refs), 500):
         chunk = refs[i:i + 500]
         for ref, label, name in db.execute(
                 f"SELECT ref, label, display_name FROM parties WHERE ref IN ({','.join('?' * len(chunk))})", chunk):
-            out[ref] = name or label
+            out[ref] = (name if display_names else None) or label
     return out
 
 

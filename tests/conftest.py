@@ -173,3 +173,18 @@ def add_accounts(db, home, password: str, *, agent_identifier: str = "E-0007") -
         else:
             users.add_user(db, role, role=role, password=password)
     return {role: role for role in users.ROLES}
+
+
+def wait_for_job(db, job_id: int, *, timeout: float = 60.0) -> dict:
+    """Wait until a background job (clipkit.jobs) is no longer queued or running; returns its row."""
+    import time
+
+    from clipkit import jobs
+
+    end = time.time() + timeout
+    while time.time() < end:
+        row = jobs.get(db, job_id)
+        if row["state"] not in ("queued", "running"):
+            return row
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} is still {jobs.get(db, job_id)['state']} after {timeout:g} s")

@@ -18,28 +18,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import add_accounts
+from conftest import add_accounts, wait_for_job
 from clipkit import access, audio, auditlog, batch, export, library, rendering, users
 from clipkit.errors import ClipkitError, Forbidden, NotFound, PolicyRefusal
 
 M, T, C, A = "manager", "trainer", "compliance", "agent"
 ALL = {M, T, C, A}
 CALLER = "06-12345678"
-
-
-def _finish_job(db, job_id: int, timeout: float = 60.0) -> dict:
-    """Wait for a background job (its thread logs under the user's name) so a test ends with it done."""
-    import time
-
-    from clipkit import jobs
-
-    end = time.time() + timeout
-    while time.time() < end:
-        row = jobs.get(db, job_id)
-        if row["state"] not in ("queued", "running"):
-            return row
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not finish")
 
 
 def _calls(x):
@@ -116,9 +101,9 @@ def _calls(x):
         "library_rows_by_id": ({T, M}, lambda u: access.library_rows_by_id(db, u, [aid])),
         "my_playlists": ({T, M}, lambda u: access.my_playlists(db, u)),
         "delete_playlist": ({T, M}, lambda u: access.delete_playlist(db, u, 12345)),
-        "start_render_job": ({M}, lambda u: _finish_job(db, access.start_render_job(db, home, u, [cid]))),
+        "start_render_job": ({M}, lambda u: wait_for_job(db, access.start_render_job(db, home, u, [cid]))),
         "my_jobs": ({M}, lambda u: access.my_jobs(db, u)),
-        "start_import_job": ({M}, lambda u: _finish_job(db, access.start_import_job(
+        "start_import_job": ({M}, lambda u: wait_for_job(db, access.start_import_job(
             db, home, u, batch.parse_manifest("file,caller,agent\nnew.wav,06-1,E-9\n"),
             files={"new.wav": x["new_file"]}))),
         "redaction_preview": ({M}, lambda u: access.redaction_preview(db, home, u, cid, [(2.5, 3.0, "beep")],

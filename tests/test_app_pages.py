@@ -19,7 +19,7 @@ import soundfile as sf
 from streamlit.testing.v1 import AppTest
 
 from app_pages import _ui
-from conftest import add_accounts
+from conftest import add_accounts, wait_for_job
 from clipkit import audio, auditlog, library, users
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -963,15 +963,10 @@ def test_batch_import_with_a_metadata_csv(app_home, make_audio):
     ok(at.button(key="batch_submit").click().run())
     assert not errors(at), errors(at)
     # it runs as a job on the server: wait for it, then a page load shows it and its results
-    import time
-
     from clipkit import jobs
 
     (job,) = jobs.recent(db, actor="manager")
-    end = time.time() + 60
-    while jobs.get(db, job["id"])["state"] in ("queued", "running") and time.time() < end:
-        time.sleep(0.05)
-    assert jobs.get(db, job["id"])["state"] == "done"
+    assert wait_for_job(db, job["id"])["state"] == "done"
     assert not list(app_home["home"].tmp_dir.glob("upload-*"))  # the job removed the uploads when done
     ok(at.run())
     assert any(f"Batch import {job['id']} · 3/3" in p.proto.text for p in at.get("progress"))
@@ -1025,8 +1020,6 @@ def test_ab_levels_are_matched_by_turning_the_louder_down():
 
 
 def test_bulk_anonymize_runs_as_a_job_the_page_can_leave(app_home):
-    import time
-
     from clipkit import jobs
 
     db, cid = app_home["db"], app_home["draft"]
@@ -1037,10 +1030,7 @@ def test_bulk_anonymize_runs_as_a_job_the_page_can_leave(app_home):
     ok(at.button(key="bulk_go").click().run())
     assert not errors(at), errors(at)
     (job,) = jobs.recent(db, actor="manager")
-    end = time.time() + 60
-    while jobs.get(db, job["id"])["state"] in ("queued", "running") and time.time() < end:
-        time.sleep(0.05)
-    assert jobs.get(db, job["id"])["state"] == "done"
+    assert wait_for_job(db, job["id"])["state"] == "done"
     assert library.get_clip(db, cid)["status"] == "anonymized"
     # a new page load (another tab, after closing this one) shows how it ended
     fresh = ok(app("manager"))

@@ -6,19 +6,11 @@ import time
 
 import pytest
 
+from conftest import wait_for_job
+
 from clipkit import db as dbmod
 from clipkit import jobs
 from clipkit.errors import BadInput, NotFound
-
-
-def _wait(db, job_id, states=("done", "failed"), timeout=30.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        row = jobs.get(db, job_id)
-        if row["state"] in states:
-            return row
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} still {jobs.get(db, job_id)['state']}")
 
 
 def test_a_job_reports_progress_and_results_from_its_own_thread(db, home):
@@ -33,7 +25,7 @@ def test_a_job_reports_progress_and_results_from_its_own_thread(db, home):
     jid = jobs.submit(db, kind="render", actor="manager", params={"clips": [1, 2, 3]}, total=3)
     assert jobs.get(db, jid)["state"] == "queued"
     jobs.start(lambda: dbmod.connect(home), jid, work)
-    row = _wait(db, jid)
+    row = wait_for_job(db, jid)
     assert row["state"] == "done" and row["done"] == 3 and row["results"] == [{"item": 0}, {"item": 1}, {"item": 2}]
     assert all(seen) and row["params"] == {"clips": [1, 2, 3]}
     assert [r["id"] for r in jobs.recent(db, actor="manager")] == [jid] and jobs.recent(db, actor="trainer") == []
@@ -47,7 +39,7 @@ def test_a_failing_job_says_why(db, home, error, shown):
 
     jid = jobs.submit(db, kind="render", actor="m", params={}, total=1)
     jobs.start(lambda: dbmod.connect(home), jid, work)
-    row = _wait(db, jid)
+    row = wait_for_job(db, jid)
     assert row["state"] == "failed" and row["error"] == shown
 
 
