@@ -65,3 +65,19 @@ def test_watching_job_progress_does_not_keep_an_idle_session_alive(db, home, mon
         access.my_jobs(db, m)  # a progress panel asking every few seconds
     with pytest.raises(Forbidden, match="without activity"):
         users.active_user(db, m, now=time.time() + 15)  # 65 s after the last real activity
+
+
+@pytest.mark.parametrize("ids, method, error, match", [
+    ([12345], "strong", NotFound, "12345"), ([], "strong", BadInput, "at least one clip"),
+    ([1], "loud", BadInput, "'loud'")])
+def test_a_bad_bulk_request_queues_nothing(db, home, recording, clip, monkeypatch, ids, method, error, match):
+    from conftest import add_accounts
+
+    from clipkit import access, users
+
+    monkeypatch.setattr(users, "SCRYPT_N", 2**10)
+    add_accounts(db, home, "correct horse battery")
+    m = users.start_session(db, "manager")
+    with pytest.raises(error, match=match):
+        access.start_render_job(db, home, m, [clip["id"] if i == 1 else i for i in ids], method=method)
+    assert db["jobs"].count == 0

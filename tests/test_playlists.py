@@ -39,13 +39,15 @@ def test_save_load_and_delete_keep_order_and_owner(db, home, lib):
 
 @pytest.mark.parametrize("name, ids, error", [("", None, BadInput), ("x" * 81, None, BadInput), ("ok", [], BadInput)])
 def test_bad_playlists_are_refused(db, lib, name, ids, error):
-    with pytest.raises(error):
+    with pytest.raises(error, match="name|at least one clip"):
         access.save_playlist(db, lib["t"], name=name, clip_ids=lib["ids"] if ids is None else ids)
+    assert db["playlists"].count == 0 and db["playlist_items"].count == 0  # nothing half-saved
 
 
 def test_a_playlist_cannot_carry_a_clip_outside_the_library(db, home, lib):
     with pytest.raises(NotFound, match="not in the training library"):
         access.save_playlist(db, lib["t"], name="sneaky", clip_ids=[lib["ids"][0], lib["draft"]])
+    assert db["playlists"].count == 0
     with pytest.raises(Forbidden):
         access.save_playlist(db, lib["c"], name="x", clip_ids=lib["ids"])  # compliance has no library
 
