@@ -6,13 +6,16 @@ sentences, passed through a telephone channel (8 kHz, ~200-3400 Hz band limit, G
 round trip). Output: ``bench/.cache/voices/<speaker>/<nn>.wav`` + ``manifest.json``
 (gitignored; re-made when the speaker/sentence spec changes).
 
-Engines (Debian packages: ``apt-get install -y flite festival festvox-kdlpc16k
-festvox-italp16k festvox-itapc16k espeak-ng``):
+Engines (Debian packages: ``APT_PACKAGES`` below; ``privacy.py --setup`` installs them):
 
 * flite   -- awb, rms, slt, kal16: diphone/cluster voices built from recordings of real
              speakers; the most distinct set.
 * festival -- ked (festvox-kdlpc16k, US English); lp / pc (festvox-italp16k /
-             festvox-itapc16k, Italian female / male, speak the Italian sentences).
+             festvox-itapc16k, Italian female / male, speak the Italian sentences); and
+             the festvox voices of eleven more people (kal, slt, four Czech, two Finnish,
+             Russian, Catalan, Hindi), each speaking the sentences in its own language.
+             kal and slt are also flite voices: ``person`` names the real speaker, so
+             one person is never scored as two.
 * espeak-ng -- formant variants; close to each other and to nothing real, so they are the
              weakest "speakers" in the set.
 
@@ -52,6 +55,56 @@ SENTENCES_EN = [
     "My internet connection keeps dropping every evening after dinner.",
     "Is there anything else I can help you with before we finish?",
 ]
+SENTENCES_CS = [
+    "Děkujeme, že jste zavolali, jak vám mohu dnes pomoci?",
+    "Chtěl bych zjistit stav své poslední objednávky.",
+    "Balík měl přijít minulý týden, ale nikdy nedorazil.",
+    "Můžete mi prosím potvrdit své celé jméno a datum narození?",
+    "Za stejné měsíční předplatné mi bylo účtováno dvakrát.",
+    "Hned vás přepojím na oddělení fakturace.",
+    "Moje internetové připojení každý večer po večeři vypadává.",
+    "Mohu vám ještě s něčím pomoci, než skončíme?",
+]
+SENTENCES_FI = [
+    "Kiitos soitostanne, miten voin auttaa teitä tänään?",
+    "Haluaisin tarkistaa viimeisimmän tilaukseni tilan.",
+    "Paketin piti tulla viime viikolla, mutta se ei koskaan saapunut.",
+    "Voisitteko vahvistaa koko nimenne ja syntymäaikanne?",
+    "Minua on veloitettu kahdesti samasta kuukausitilauksesta.",
+    "Yhdistän teidät heti laskutusosastolle.",
+    "Internetyhteyteni katkeaa joka ilta päivällisen jälkeen.",
+    "Voinko auttaa vielä jossakin ennen kuin lopetamme?",
+]
+SENTENCES_CA = [
+    "Gràcies per trucar, com el puc ajudar avui?",
+    "Voldria saber l'estat de la meva última comanda.",
+    "El paquet havia d'arribar la setmana passada però no ha arribat mai.",
+    "Em pot confirmar el seu nom complet i la seva data de naixement?",
+    "M'han cobrat dues vegades la mateixa subscripció mensual.",
+    "Ara mateix el passo amb el departament de facturació.",
+    "La meva connexió a internet es talla cada vespre després de sopar.",
+    "El puc ajudar en alguna cosa més abans d'acabar?",
+]
+SENTENCES_RU = [
+    "Спасибо за звонок, чем я могу вам помочь сегодня?",
+    "Я хотел бы узнать статус моего последнего заказа.",
+    "Посылка должна была прийти на прошлой неделе, но так и не пришла.",
+    "Подтвердите, пожалуйста, ваше полное имя и дату рождения.",
+    "С меня дважды списали плату за одну и ту же месячную подписку.",
+    "Сейчас я переведу вас в отдел расчётов.",
+    "Мой интернет пропадает каждый вечер после ужина.",
+    "Могу ли я ещё чем-нибудь помочь, прежде чем мы закончим?",
+]
+SENTENCES_HI = [
+    "कॉल करने के लिए धन्यवाद, मैं आज आपकी कैसे मदद कर सकता हूँ?",
+    "मैं अपने पिछले ऑर्डर की स्थिति जानना चाहता हूँ।",
+    "पैकेट पिछले हफ्ते आना था लेकिन वह कभी नहीं आया।",
+    "क्या आप अपना पूरा नाम और जन्म तिथि बता सकते हैं?",
+    "मुझसे एक ही मासिक सदस्यता के लिए दो बार पैसे लिए गए।",
+    "मैं आपको अभी बिलिंग विभाग से जोड़ता हूँ।",
+    "मेरा इंटरनेट कनेक्शन हर शाम खाने के बाद कट जाता है।",
+    "क्या खत्म करने से पहले मैं आपकी और कोई मदद कर सकता हूँ?",
+]
 SENTENCES_IT = [
     "Grazie per aver chiamato, come posso aiutarla oggi?",
     "Vorrei sapere lo stato del mio ultimo ordine.",
@@ -63,30 +116,70 @@ SENTENCES_IT = [
     "C'è qualcos'altro che posso fare per lei prima di chiudere?",
 ]
 
-# name -> (engine, engine voice, language, extra args, note)
+# name -> engine, engine voice, language, the real person the voice was built from ("person": two
+# voices of one person must never count as two speakers), extra args, note. "core": the ten voices
+# bench/privacy.py has always scored (kept for continuity); bench/privacy_trained.py takes one voice
+# per real person from all of them.
 SPEAKERS: dict[str, dict] = {
-    "flite-awb": dict(engine="flite", voice="awb", lang="en", note="Scottish-English male, real-speaker voice"),
-    "flite-rms": dict(engine="flite", voice="rms", lang="en", note="US male, real-speaker voice"),
-    "flite-slt": dict(engine="flite", voice="slt", lang="en", note="US female, real-speaker voice"),
-    "flite-kal16": dict(engine="flite", voice="kal16", lang="en", note="US male, diphone voice"),
-    "festival-ked": dict(engine="festival", voice="ked_diphone", lang="en", note="US male, diphone voice"),
-    "festival-lp": dict(engine="festival", voice="lp_diphone", lang="it", note="Italian female, diphone voice"),
-    "festival-pc": dict(engine="festival", voice="pc_diphone", lang="it", note="Italian male, diphone voice"),
-    "espeak-us-f2": dict(engine="espeak", voice="en-us+f2", lang="en", args=["-s", "155", "-p", "60"],
-                         note="espeak-ng formant variant (female)"),
-    "espeak-gb-m3": dict(engine="espeak", voice="en-gb+m3", lang="en", args=["-s", "165", "-p", "35"],
-                         note="espeak-ng formant variant (male)"),
+    "flite-awb": dict(engine="flite", voice="awb", lang="en", person="awb", core=True,
+                      note="Scottish-English male, real-speaker voice"),
+    "flite-rms": dict(engine="flite", voice="rms", lang="en", person="rms", core=True, note="US male, real-speaker voice"),
+    "flite-slt": dict(engine="flite", voice="slt", lang="en", person="slt", core=True,
+                      note="US female, real-speaker voice"),
+    "flite-kal16": dict(engine="flite", voice="kal16", lang="en", person="kal", core=True, note="US male, diphone voice"),
+    "festival-ked": dict(engine="festival", voice="ked_diphone", lang="en", person="ked", core=True,
+                         note="US male, diphone voice"),
+    "festival-lp": dict(engine="festival", voice="lp_diphone", lang="it", person="lp", core=True,
+                        note="Italian female, diphone voice"),
+    "festival-pc": dict(engine="festival", voice="pc_diphone", lang="it", person="pc", core=True,
+                        note="Italian male, diphone voice"),
+    "espeak-us-f2": dict(engine="espeak", voice="en-us+f2", lang="en", args=["-s", "155", "-p", "60"], person=None,
+                         core=True, note="espeak-ng formant variant (female)"),
+    "espeak-gb-m3": dict(engine="espeak", voice="en-gb+m3", lang="en", args=["-s", "165", "-p", "35"], person=None,
+                         core=True, note="espeak-ng formant variant (male)"),
     "espeak-us-belinda": dict(engine="espeak", voice="en-us+belinda", lang="en", args=["-s", "145", "-p", "50"],
-                              note="espeak-ng formant variant (female)"),
+                              person=None, core=True, note="espeak-ng formant variant (female)"),
+    # festvox voices built from recordings of further real people (Debian packages named in the note)
+    "festival-kal": dict(engine="festival", voice="kal_diphone", lang="en", person="kal", core=False,
+                         note="US male, diphone (festvox-kallpc16k); the same person as flite-kal16"),
+    "festival-slt-hts": dict(engine="festival", voice="cmu_us_slt_arctic_hts", lang="en", person="slt", core=False,
+                             note="US female, HTS (festvox-us-slt-hts); the same person as flite-slt"),
+    "festival-dita": dict(engine="festival", voice="czech_dita", lang="cs", person="dita", core=False,
+                          note="Czech female (festvox-czech-dita)"),
+    "festival-krb": dict(engine="festival", voice="czech_krb", lang="cs", person="krb", core=False,
+                         note="Czech female (festvox-czech-krb)"),
+    "festival-machac": dict(engine="festival", voice="czech_machac", lang="cs", person="machac", core=False,
+                            note="Czech male (festvox-czech-machac)"),
+    "festival-ph": dict(engine="festival", voice="czech_ph", lang="cs", person="ph", core=False,
+                        note="Czech male (festvox-czech-ph)"),
+    "festival-lj": dict(engine="festival", voice="suo_fi_lj_diphone", lang="fi", person="lj", core=False,
+                        note="Finnish male (festvox-suopuhe-lj)"),
+    "festival-mv": dict(engine="festival", voice="hy_fi_mv_diphone", lang="fi", person="mv", core=False,
+                        note="Finnish male (festvox-suopuhe-mv)"),
+    "festival-nsh": dict(engine="festival", voice="msu_ru_nsh_clunits", lang="ru", person="nsh", core=False,
+                         note="Russian male, unit selection (festvox-ru)"),
+    "festival-ona": dict(engine="festival", voice="upc_ca_ona_hts", lang="ca", person="ona", core=False,
+                         note="Catalan female, HTS (festvox-ca-ona-hts)"),
+    "festival-nsk": dict(engine="festival", voice="hindi_NSK_diphone", lang="hi", person="nsk", core=False,
+                         note="Hindi male (festvox-hi-nsk; -mr-nsk and -te-nsk are the same person)"),
 }
+# what each language's festival front end reads (its lexicons predate UTF-8 for some)
+FESTIVAL_ENCODING = {"en": "latin-1", "it": "latin-1", "fi": "latin-1", "cs": "iso-8859-2", "ca": "utf-8",
+                     "ru": "utf-8", "hi": "utf-8"}
+APT_PACKAGES = ["flite", "festival", "espeak-ng", "festvox-kdlpc16k", "festvox-italp16k", "festvox-itapc16k",
+                "festvox-kallpc16k", "festvox-us-slt-hts", "festvox-czech-dita", "festvox-czech-krb",
+                "festvox-czech-machac", "festvox-czech-ph", "festvox-suopuhe-lj", "festvox-suopuhe-mv", "festvox-ru",
+                "festvox-ca-ona-hts", "festvox-hi-nsk"]
 
 
 def sentences_for(lang: str) -> list[str]:
-    return SENTENCES_IT if lang == "it" else SENTENCES_EN
+    return {"it": SENTENCES_IT, "cs": SENTENCES_CS, "fi": SENTENCES_FI, "ca": SENTENCES_CA, "ru": SENTENCES_RU,
+            "hi": SENTENCES_HI}.get(lang, SENTENCES_EN)
 
 
 def spec_hash() -> str:
-    blob = json.dumps([SPEAKERS, SENTENCES_EN, SENTENCES_IT, SR, "tel-v2"], sort_keys=True)
+    blob = json.dumps([SPEAKERS, SENTENCES_EN, SENTENCES_IT, SENTENCES_CS, SENTENCES_FI, SENTENCES_CA, SENTENCES_RU,
+                       SENTENCES_HI, FESTIVAL_ENCODING, SR, "tel-v2"], sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -99,8 +192,7 @@ def engine_available(engine: str, voice: str) -> bool:
     if engine == "festival":
         if not shutil.which("text2wave"):
             return False
-        name = voice.replace("_diphone", "")
-        return any(Path("/usr/share/festival/voices").glob(f"*/{name}_diphone"))
+        return any(Path("/usr/share/festival/voices").glob(f"*/{voice}"))
     if engine == "espeak":
         return shutil.which("espeak-ng") is not None
     return False
@@ -112,9 +204,8 @@ def synth(spk: dict, text: str, wav_path: str) -> None:
         cmd = ["flite", "-voice", voice, "-t", text, "-o", wav_path]
         subprocess.run(cmd, check=True, capture_output=True)
     elif eng == "festival":
-        # festival's Italian lexicon wants Latin-1 bytes, not UTF-8
         subprocess.run(["text2wave", "-eval", f"(voice_{voice})", "-o", wav_path],
-                       input=text.encode("latin-1"), check=True, capture_output=True)
+                       input=text.encode(FESTIVAL_ENCODING[spk["lang"]]), check=True, capture_output=True)
     elif eng == "espeak":
         cmd = ["espeak-ng", "-v", voice, *spk.get("args", []), "-w", wav_path, text]
         subprocess.run(cmd, check=True, capture_output=True)

@@ -7,7 +7,7 @@ wheel on disk so pip never pulls a multi-GB CUDA build):
 
     python3 bench/privacy.py --setup
     # which does, roughly:
-    #   apt-get install -y flite festival festvox-kdlpc16k festvox-italp16k festvox-itapc16k espeak-ng
+    #   apt-get install -y flite festival espeak-ng festvox-...   (make_voices.APT_PACKAGES)
     #   python3 -m venv bench/.venv-privacy
     #   bench/.venv-privacy/bin/pip install /opt/wheels/torch-2.13.0+cpu-*.whl   (torch==2.13.0, CPU)
     #   bench/.venv-privacy/bin/pip install -r bench/requirements-privacy.txt
@@ -90,7 +90,6 @@ import zlib  # noqa: E402
 SR = 8000
 SR_SV = 16000  # resemblyzer and pocketsphinx want 16 kHz
 SHIFTS = list(range(-8, 9))
-APT_PACKAGES = ["flite", "festival", "festvox-kdlpc16k", "festvox-italp16k", "festvox-itapc16k", "espeak-ng"]
 TORCH_VERSION = "2.13.0"
 ATTACKS = [
     ("a", "ignorant"),
@@ -133,7 +132,9 @@ def _find_cpu_torch_wheel() -> str | None:
 
 def setup(allow_torch_download: bool = False) -> int:
     """Install the voices (apt), the bench venv (torch first, CPU wheel), the voices cache, numba cache."""
-    missing = [p for p in APT_PACKAGES
+    import make_voices
+
+    missing = [p for p in make_voices.APT_PACKAGES
                if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0]
     if missing:
         if os.geteuid() == 0 and shutil.which("apt-get"):
@@ -532,7 +533,8 @@ def run(a) -> int:
     n_utt = a.utterances or (6 if a.quick else 8)
     shifts = SHIFTS[::2] if a.quick else SHIFTS
     n_boot = a.bootstrap or (300 if a.quick else 1000)
-    speakers = list(man["speakers"])
+    # the ten voices this bench has always scored (continuity); the trained attacker uses all
+    speakers = [s for s, v in man["speakers"].items() if v.get("core", True)]
     if a.speakers:
         speakers = [s for s in speakers if s in a.speakers]
     by_spk = {s: sorted([u for u in man["utterances"] if u["speaker"] == s], key=lambda u: u["index"])[:n_utt]
