@@ -34,6 +34,20 @@ with st.container(border=True, key="dash_privacy"):
                     "benchmark.")
     st.markdown("Either way, anonymized clips remain pseudonymised personal data, not anonymous data: someone who "
                 "knows a voice well may still recognise it, so exports stay under the GDPR and objections apply.")
+    voices = access.caller_voice(db, user)
+    per_clip = st.toggle("A new voice for the caller in every clip", value=voices["caller_voice"] == "per-clip",
+                         key="dash_per_clip",
+                         help="Trainers can then no longer follow one caller across clips. Clips anonymized under "
+                              "the other setting must be anonymized and approved again before trainers hear them "
+                              "or they are exported.")
+    wanted = "per-clip" if per_clip else "per-caller"
+    if wanted != voices["caller_voice"]:
+        with _ui.fatal():
+            changed = access.set_caller_voice(db, user, wanted)
+            voices = access.caller_voice(db, user)
+        st.success(f"Caller voices are now {wanted.replace('-', ' ')}. {changed['stale_renderings']} clip(s) must be "
+                   "anonymized and approved again.")
+    st.markdown(f"**Caller voices.** {voices['meaning']}")
 
 left, right = st.columns(2)
 with left:

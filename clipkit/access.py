@@ -39,7 +39,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from . import (analysis, audio, auditlog, coaching, consent, erasure, export, jobs, library, logtext, merge, notes,
-               parties, playlists, rendering, requests, retention, users)
+               parties, playlists, pseudovoices, rendering, requests, retention, users)
 from .db import connect, transaction
 from .errors import BadInput, Forbidden, NotFound, PolicyRefusal
 from .home import Home
@@ -70,6 +70,7 @@ PERMISSIONS: dict[str, tuple[frozenset, str]] = {
     "erasure": (frozenset({COMPLIANCE}), "erase personal data"),
     "retention": (frozenset({COMPLIANCE}), "manage retention and legal holds"),
     "dashboard": (frozenset({COMPLIANCE}), "see the compliance dashboard"),
+    "settings.voices": (frozenset({COMPLIANCE}), "change how callers' anonymized voices are keyed"),
     "coaching.manage": (frozenset({MANAGER}), "create, comment, score or share coaching reviews"),
     "coaching.play": (frozenset({MANAGER, AGENT}), "listen to coaching reviews"),
     "coaching.own": (frozenset({AGENT}), "read and acknowledge your own coaching reviews"),
@@ -464,6 +465,19 @@ def current_rendering(db: Database, user: User, clip_id: int) -> dict | None:
     """
     require(db, user, "clips.browse")
     return rendering.current_rendering(db, library.get_clip(db, clip_id))
+
+
+def caller_voice(db: Database, user: User) -> dict:
+    """The caller-voice setting and what it means: ``{"caller_voice", "meaning"}`` (compliance)."""
+    require(db, user, "dashboard")
+    mode = pseudovoices.caller_voice(db)
+    return {"caller_voice": mode, "meaning": pseudovoices.describe(mode)}
+
+
+def set_caller_voice(db: Database, user: User, mode: str) -> dict:
+    """Give callers one voice in every clip or a new one per clip (see :mod:`clipkit.pseudovoices`; logged)."""
+    user = require(db, user, "settings.voices")
+    return pseudovoices.set_caller_voice(db, mode, actor=user.name)
 
 
 def approve(db: Database, home: Home, user: User, clip_id: int) -> dict:

@@ -1117,6 +1117,34 @@ def status_(caller, agent):
                 "history": consent.history(db, party["ref"])}
 
 
+def _voices_human(p: dict) -> str:
+    head = f"Caller voice: {p['caller_voice']}"
+    if p.get("changed"):
+        head += (f" (changed; {p['stale_renderings']} clip(s) rendered under the old setting must be anonymized "
+                 "and approved again)")
+    return head + "\n" + p["meaning"]
+
+
+@cli.command(name="voices")
+@global_options
+@click.option("--caller", "mode", type=click.Choice(["per-caller", "per-clip"]), default=None,
+              help="Give each caller one voice in every clip (per-caller, default) or a new voice in each clip "
+                   "(per-clip: two clips of one caller cannot be linked by voice).")
+@click.option("--actor", default=None)
+@_run(_voices_human)
+def voices_(mode, actor):
+    """Show or set how callers' anonymized voices are keyed (one per caller, or one per clip)."""
+    from . import pseudovoices
+
+    home = _home()
+    with _db(home) as db:
+        if mode is None:
+            out = {"caller_voice": pseudovoices.caller_voice(db), "changed": False, "stale_renderings": 0}
+        else:
+            out = pseudovoices.set_caller_voice(db, mode, actor=actor or _default_actor())
+    return dict(out, meaning=pseudovoices.describe(out["caller_voice"]))
+
+
 def _export_human(p: dict) -> str:
     lines = []
     if p["exported"]:

@@ -44,7 +44,7 @@ from pathlib import Path
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from . import auditlog, coaching_policy, consent, library, notes, parties, store, users
+from . import auditlog, coaching_policy, consent, library, notes, parties, pseudovoices, store, users
 from .db import now_iso, transaction
 from .errors import BadInput, ClipkitError, NotFound, PolicyRefusal
 from .home import Home
@@ -565,10 +565,12 @@ def sample(db: Database, home: Home, *, month: str, per_agent: int, difficult_sh
 # ---------------------------------------------------------------- audio
 
 
-def _input_hash(r: dict, rec: dict) -> str:
-    body = json.dumps({"source": rec["sha256"], "start": r["start_s"], "end": r["end_s"],
-                       "redactions": r["redactions"], "method": REVIEW_METHOD, "map": rec["channel_map"]},
-                      sort_keys=True)
+def _input_hash(r: dict, rec: dict, caller_voice: str) -> str:
+    state = {"source": rec["sha256"], "start": r["start_s"], "end": r["end_s"], "redactions": r["redactions"],
+             "method": REVIEW_METHOD, "map": rec["channel_map"]}
+    if caller_voice != pseudovoices.PER_CALLER:  # renderings made before the setting existed stay current
+        state["caller_voice"] = caller_voice
+    body = json.dumps(state, sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -578,7 +580,7 @@ def current_audio(db: Database, r: dict) -> dict | None:
         return None
     cols = [d[0] for d in db.execute("SELECT * FROM recordings LIMIT 0").description]
     rec = dict(zip(cols, rec))
-    h = _input_hash(r, rec)
+    h = _input_hash(r, rec, pseudovoices.caller_voice(db))
     rows = list(db.query("SELECT * FROM review_renderings WHERE review_id = ? AND input_hash = ? ORDER BY id DESC",
                          [r["id"], h]))
     return rows[0] if rows else None
@@ -604,7 +606,8 @@ def audio_file(db: Database, home: Home, review_id: int) -> dict:
         raise ClipkitError(f"the audio of review {review_id}'s call is gone (erased or purged)")
     rec = library.get_recording(db, r["recording_id"])
     src = library.recording_path(home, rec)
-    voices = rendering.channel_voices(db, home, rec)
+    mode = pseudovoices.caller_voice(db)
+    voices = rendering.channel_voices(db, home, rec, unit=f"review:{r['id']}", mode=mode)
     cmap = rendering.ChannelMap.from_text(rec["channel_map"])
     if not cmap.mixed:
         voices[cmap.agent] = KEEP  # the agent hears their own voice as it was
@@ -622,7 +625,7 @@ def audio_file(db: Database, home: Home, review_id: int) -> dict:
         with transaction(db):
             store.place(dst, final)
             row_id = db["review_renderings"].insert({
-                "review_id": r["id"], "recording_id": rec["id"], "input_hash": _input_hash(r, rec),
+                "review_id": r["id"], "recording_id": rec["id"], "input_hash": _input_hash(r, rec, mode),
                 "path": home.relative(final), "sha256": out["sha256"], "created_at": now_iso()}).last_pk
             db.execute("DELETE FROM review_renderings WHERE review_id = ? AND id != ?", [r["id"], row_id])
     # older renderings of this review go with their bytes: derived voice data is kept no longer than needed

@@ -30,6 +30,7 @@ MIGRATION_MODULES = (
     "clipkit.auditlog",
     "clipkit.consent",
     "clipkit.rendering",
+    "clipkit.pseudovoices",
     "clipkit.export",
     "clipkit.users",
     "clipkit.requests",

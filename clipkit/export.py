@@ -46,7 +46,7 @@ from pathlib import Path
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from . import audio, auditlog, consent, library, measured, notes, policy, rendering, retention
+from . import audio, auditlog, consent, library, measured, notes, policy, pseudovoices, rendering, retention
 from .db import now_iso, transaction
 from .errors import BadAudio, BadInput, ClipkitError, DatabaseBusy, NotFound
 from .home import Home
@@ -531,6 +531,7 @@ def _write_folder(home: Home, dest: Path, final: Path, export_id: str, items: li
             if p["facts"].rendering_method not in policy.STRONG_METHODS:
                 entry["weak_anonymization"] = True
             entry["anonymization"] = p["rendering"]["method_version"]
+            entry["caller_voice"] = p["rendering"].get("caller_voice") or pseudovoices.PER_CALLER
             files.append(entry)
         # what is known about each anonymizer version in the package: measured figures, or "not measured"
         claims = {}
@@ -544,6 +545,7 @@ def _write_folder(home: Home, dest: Path, final: Path, export_id: str, items: li
             "format": MANIFEST_FORMAT, "export_id": export_id, "created_at": now, "actor": actor,
             "recipient": recipient, "policy_version": policy.POLICY_VERSION,
             "anonymization": list(claims.values()),
+            "caller_voice": {m: pseudovoices.describe(m) for m in sorted({f["caller_voice"] for f in files})},
             "note": "Anonymized voices remain pseudonymised personal data: handle them under the GDPR.",
             "files": files,
         }

@@ -77,6 +77,7 @@ SENTENCES: dict[str, Callable[[dict, Label], str]] = {
     "clip.edit": lambda d, L: f"Edited clip {d.get('clip')} ({', '.join(d.get('fields') or [])})",
     "clip.delete": lambda d, L: f"Deleted clip {d.get('clip')}",
     "clip.redactions": lambda d, L: f"Set {_plural(int(d.get('spans') or 0), 'redaction')} on clip {d.get('clip')}",
+    "settings.caller_voice": lambda d, L: f"Caller voices changed from {d.get('from')} to {d.get('to')}",
     "clip.render": lambda d, L: f"Anonymized clip {d.get('clip')} ({d.get('method_version') or d.get('method')})",
     "clip.approve": lambda d, L: (f"Approval of clip {d.get('clip')} refused: "
                                   + ", ".join(_words(r) for r in d.get("reasons") or [])

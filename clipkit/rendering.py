@@ -21,7 +21,7 @@ from pathlib import Path
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from . import auditlog, library, parties
+from . import auditlog, library, parties, pseudovoices
 from .audio import ChannelMap
 from .db import now_iso, transaction
 from .errors import BadInput, ClipkitError, PolicyRefusal
@@ -52,6 +52,12 @@ def m001_renderings(db: Database) -> None:
         """
     )
     db.execute("CREATE INDEX renderings_clip ON renderings(clip_id, id)")
+
+
+@migrations()
+def m002_caller_voice(db: Database) -> None:
+    # the caller-voice setting (clipkit.pseudovoices) a rendering was made under
+    db.execute("ALTER TABLE renderings ADD COLUMN caller_voice TEXT NOT NULL DEFAULT 'per-caller'")
 
 
 # ---------------------------------------------------------------- redactions
@@ -132,33 +138,41 @@ def current_rendering(db: Database, clip: dict) -> dict | None:
     """The newest rendering that matches the clip as it is now, else None.
 
     Uses only the database: the method version is read off the stored row, so
-    deciding currency never imports the DSP stack.
+    deciding currency never imports the DSP stack. A rendering made under
+    another caller-voice setting (:mod:`clipkit.pseudovoices`) is not current.
     """
     recording = library.get_recording(db, clip["recording_id"])
     redactions = clip["redactions"] if isinstance(clip["redactions"], list) else json.loads(clip["redactions"])
     state = dict(clip, redactions=redactions)
-    for row in db.query("SELECT * FROM renderings WHERE clip_id = ? ORDER BY id DESC", [clip["id"]]):
+    mode = pseudovoices.caller_voice(db)
+    for row in db.query("SELECT * FROM renderings WHERE clip_id = ? AND caller_voice = ? ORDER BY id DESC",
+                        [clip["id"], mode]):
         if row["input_hash"] == input_hash(recording, state, row["method_version"]):
             row["figures"] = json.loads(row["figures"])
             return row
     return None
 
 
-def channel_voices(db: Database, home: Home, recording: dict):
+def channel_voices(db: Database, home: Home, recording: dict, *, unit: str, mode: str | None = None):
     """One keyed voice per channel of the recording (None drops a channel).
 
     Stereo: caller and agent voices keyed on their pseudonyms, so a party
     sounds the same in every clip. Mixed: one voice keyed on the recording.
+    With one caller voice per clip (:mod:`clipkit.pseudovoices`), the caller's
+    (or the mixed recording's) voice is keyed on ``unit`` too
+    (``"clip:12"``, ``"review:3"``); the agent keeps one voice.
     """
     from .anonymize import derive_voice
 
     secret = home.secret()
+    mode = mode or pseudovoices.caller_voice(db)
     cmap = ChannelMap.from_text(recording["channel_map"])
     voices: list = [None] * recording["channels"]
     if cmap.mixed:
-        voice = derive_voice(secret, voice_id="recording:" + recording["sha256"], role="mixed")
-        return [voice] * recording["channels"]
-    voices[cmap.caller] = derive_voice(secret, voice_id=parties.get(db, recording["caller_ref"])["pseudonym"], role="caller")
+        vid = pseudovoices.voice_id("recording:" + recording["sha256"], mode=mode, unit=unit)
+        return [derive_voice(secret, voice_id=vid, role="mixed")] * recording["channels"]
+    caller = pseudovoices.voice_id(parties.get(db, recording["caller_ref"])["pseudonym"], mode=mode, unit=unit)
+    voices[cmap.caller] = derive_voice(secret, voice_id=caller, role="caller")
     voices[cmap.agent] = derive_voice(secret, voice_id=parties.get(db, recording["agent_ref"])["pseudonym"], role="agent")
     return voices
 
@@ -212,6 +226,7 @@ def render_clips(
     from . import store
 
     jobs, results = [], []
+    mode = pseudovoices.caller_voice(db)
     render_dir = home.audio_dir / RENDER_DIR
     render_dir.mkdir(parents=True, exist_ok=True)
     with store.Scratch(home, "render") as scratch:
@@ -230,7 +245,7 @@ def render_clips(
                 "clip": clip, "recording": recording, "src": str(src), "method": method,
                 "dst": str(scratch.path / f"{token}.wav"), "final": render_dir / f"{token}.wav",
                 "start_s": clip["start_s"], "end_s": clip["end_s"], "spans": clip["redactions"],
-                "voices": channel_voices(db, home, recording),
+                "voices": channel_voices(db, home, recording, unit=f"clip:{clip['id']}", mode=mode),
             })
         done = 0
         total = len(jobs)
@@ -263,13 +278,16 @@ def render_clips(
                     row = db.execute("SELECT revision, redactions FROM clips WHERE id = ?", [clip["id"]]).fetchone()
                     if row is None or row[0] != clip["revision"]:
                         raise ClipkitError(f"clip {clip['id']} was changed while it was rendering; render it again")
+                    if pseudovoices.caller_voice(db) != mode:
+                        raise ClipkitError("the caller-voice setting changed while clips were rendering; "
+                                           "render them again")
                     store.place(Path(job["dst"]), job["final"])
                     placed.append(job["final"])
                     rid = db["renderings"].insert({
                         "clip_id": clip["id"], "input_hash": input_hash(job["recording"], clip, version),
                         "method": method, "method_version": version, "path": home.relative(job["final"]),
                         "sha256": out["sha256"], "figures": json.dumps(out["figures"]), "created_at": now,
-                        "created_by": actor,
+                        "created_by": actor, "caller_voice": mode,
                     }).last_pk
                     db.execute(
                         """UPDATE clips SET status = CASE WHEN status = 'withdrawn' THEN 'withdrawn' ELSE 'anonymized' END,

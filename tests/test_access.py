@@ -83,6 +83,8 @@ def _calls(x):
         "release_hold": ({C}, lambda u: access.release_hold(db, u, x["held"], reason="settled")),
         "purge": ({C}, lambda u: access.purge(db, home, u, dry_run=True)),
         "dashboard": ({C}, lambda u: access.dashboard(db, u)),
+        "caller_voice": ({C}, lambda u: access.caller_voice(db, u)),
+        "set_caller_voice": ({C}, lambda u: access.set_caller_voice(db, u, "per-caller")),
         "label_agent": ({M}, lambda u: access.label_agent(db, home, u, identifier="E-0007", name="Sanne")),
         "coaching_overview": ({M}, lambda u: access.coaching_overview(db, home, u, month=x["month"])),
         "sample_reviews": ({M}, lambda u: access.sample_reviews(db, home, u, month=x["month"], per_agent=2)),

@@ -426,6 +426,20 @@ def test_compliance_dashboard_and_retention(app_home):
     assert library.get_recording(app_home["db"], app_home["recording"]["id"])["hold_reason"] == "Complaint 2026-114"
 
 
+def test_compliance_dashboard_gives_callers_a_voice_per_clip(app_home):
+    from clipkit import pseudovoices
+
+    db = app_home["db"]
+    at = ok(app("compliance"))
+    assert any("keeps one anonymized voice" in m.value for m in at.markdown)
+    ok(at.toggle(key="dash_per_clip").set_value(True).run())
+    assert not errors(at), errors(at)
+    assert pseudovoices.caller_voice(db) == "per-clip"
+    assert any("clip(s) must be anonymized and approved again" in s.value for s in at.success)
+    assert any("a voice of its own" in m.value for m in at.markdown)
+    assert [e["actor"] for e in auditlog.entries(db, kind="settings.caller_voice")[0]] == ["compliance"]
+
+
 def test_compliance_requests_register_and_erasure_confirmation(app_home):
     db = app_home["db"]
     at = ok(app("compliance"))

@@ -83,7 +83,7 @@ def test_the_agent_hears_their_own_channel_unaltered_and_the_caller_anonymized(d
     assert np.array_equal(heard[:, 1], original[:, 1])  # the agent's own voice: byte for byte
     # the caller's channel is the strong rendering of that channel, not the original
     assert not np.array_equal(heard[:, 0], original[:, 0])
-    voices = rendering.channel_voices(db, home, library.get_recording(db, coach["rec"]))
+    voices = rendering.channel_voices(db, home, library.get_recording(db, coach["rec"]), unit=f"review:{r['id']}")
     from clipkit.anonymize import render
 
     ref = home.root / "ref.wav"
