@@ -59,6 +59,12 @@ import privacy  # noqa: E402
 if __name__ == "__main__":
     privacy.reexec_in_bench_venv(__file__)
 
+def clip_voice_id(pseudonym: str, clip_id: int) -> str:
+    """The caller's voice id for one clip with a voice per clip: what ``clipkit.pseudovoices.voice_id`` gives
+    (that module needs sqlite-utils, which the bench venv has not got; tests/test_measured.py checks they agree)."""
+    return f"{pseudonym}/clip:{clip_id}"
+
+
 IDENT = ("enrol and trial under two other keys", "enrol = original voice")
 LINK_CALLER = "one installation, one voice per caller"
 LINK_CLIP = "one installation, one voice per clip"
@@ -120,16 +126,35 @@ def mfcc_stats(y, sr: int):
     return np.concatenate([Mk.mean(1), Mk.std(1), d1k.std(1), d2k.std(1), pros]).astype(np.float32)
 
 
+def quality(y, z, sr: int) -> dict:
+    """What a trainer hears: speech level change (dB), output peak, and rho F0 (pYIN, log-F0, octave errors out)."""
+    import math
+
+    import numpy as np
+
+    from clipkit.anonymize import _finish
+
+    lev = []
+    for x in (y, z):
+        m = _finish.SpeechLevel(sr=sr)
+        m.push(x)
+        lev.append(m.level())
+    rho = privacy.rho_f0(privacy._f0(y), privacy._f0(z))[0]
+    return {"level_change_db": None if None in lev else 10 * math.log10(lev[1] / lev[0]),
+            "peak": float(np.abs(z).max()), "rho_f0": rho}
+
+
 def _job(task):
-    """task: (key or None, voice id, audio key) -> (d-vector, MFCC statistics)."""
+    """task: (key or None, voice id, audio key, with quality) -> (d-vector, MFCC statistics, quality or None)."""
     import clipkit.anonymize as anon
 
-    key, voice_id, akey = task
+    key, voice_id, akey, with_quality = task
     y = _P["audio"][akey]
+    z = y
     if key is not None:
         v = anon.derive_voice(key, voice_id=voice_id, role="caller")
-        y = anon.anonymize(y.copy(), sr=privacy.SR, voice=v, method="strong")
-    return privacy._embed(y), mfcc_stats(y, privacy.SR)
+        z = anon.anonymize(y.copy(), sr=privacy.SR, voice=v, method="strong")
+    return privacy._embed(z), mfcc_stats(z, privacy.SR), quality(y, z, privacy.SR) if with_quality else None
 
 
 # ----------------------------------------------------------------------------- back-ends
@@ -335,13 +360,14 @@ def main(argv=None) -> int:
     victim_keys = [hashlib.sha256(f"clipkit-privacy-trained/victim/{j}".encode()).digest() for j in range(2)]
 
     # every rendering the run needs: (condition, key index) -> (S, U) grid of tasks
-    grids = {("orig", 0): [[(None, "", (s, i)) for i in range(U)] for s in voices]}
+    grids = {("orig", 0): [[(None, "", (s, i), False) for i in range(U)] for s in voices]}
     for name, keys in (("attacker", attacker_keys), ("victim", victim_keys)):
         for k, key in enumerate(keys):
-            grids[(name, k)] = [[(key, privacy.pseudonym(key, s), (s, i)) for i in range(U)] for s in test_voices]
+            q = name == "victim" and k == 1  # what trainers hear: measured on one victim key
+            grids[(name, k)] = [[(key, privacy.pseudonym(key, s), (s, i), q) for i in range(U)] for s in test_voices]
     key = victim_keys[1]
-    grids[("per_clip", 0)] = [[(key, f"{privacy.pseudonym(key, s)}/clip-{i}", (s, i)) for i in range(U)]
-                              for s in test_voices]
+    grids[("per_clip", 0)] = [[(key, clip_voice_id(privacy.pseudonym(key, s), i), (s, i), False)
+                               for i in range(U)] for s in test_voices]
     tasks = [t for g in grids.values() for row in g for t in row]
     t0 = time.time()
     with ProcessPoolExecutor(a.workers, initializer=_init, initargs=(str(a.voices), files)) as ex:
@@ -353,6 +379,21 @@ def main(argv=None) -> int:
         chunk = out[n:n + S * U]
         n += S * U
         feats[g] = tuple(np.stack([c[j] for c in chunk]).reshape(S, U, -1) for j in (0, 1))
+    qual = [o[2] for o in out if o[2] is not None]
+    levels = np.array([q["level_change_db"] for q in qual if q["level_change_db"] is not None])
+    rhos = np.array([q["rho_f0"] for q in qual if q["rho_f0"] is not None])
+    rho_by_voice = {}
+    for (s, _i), q in zip([t[2] for t in tasks if t[3]], qual):
+        if q["rho_f0"] is not None:
+            rho_by_voice.setdefault(s, []).append(q["rho_f0"])
+    quality_report = {
+        "utterances": len(qual), "level_change_db": {"median": float(np.median(levels)), "min": float(levels.min()),
+                                                     "max": float(levels.max()),
+                                                     "within_2db": float(np.mean(np.abs(levels) <= 2))},
+        "peak_max": max(q["peak"] for q in qual),
+        "rho_f0": {"mean": float(rhos.mean()), "median": float(np.median(rhos)), "measured": int(len(rhos)),
+                   "per_voice": {s: round(float(np.mean(v)), 3) for s, v in rho_by_voice.items()}},
+    }
     idx = [voices.index(s) for s in test_voices]
     O_all = feats[("orig", 0)]
     O = (O_all[0][idx], O_all[1][idx])
@@ -409,6 +450,7 @@ def main(argv=None) -> int:
                   "linkability": trained[most_linkable]["linkability"], "linkability_backend": most_linkable},
         "within_installation": {c: min(table[k]["eer"] for k in table if k.endswith(c) and "untrained" not in k)
                                 for c in (LINK_CALLER, LINK_CLIP)},
+        "quality": quality_report,
         "runtime_s": round(time.time() - t0, 1),
     }
     lines = render_report(report, conditions)
@@ -451,6 +493,20 @@ def render_report(r: dict, conditions) -> list[str]:
                          f"{pct(v['tpr_at_1pct_fpr'])} | {v['linkability']:.2f} | "
                          f"{' / '.join(pct(e) for e in v['eer_per_fold'])} |")
         L.append("")
+    q = r["quality"]
+    lv = q["level_change_db"]
+    L += [
+        "## What trainers hear (one victim key, every test utterance)",
+        "",
+        f"- Speech level after minus before: median {lv['median']:+.2f} dB, range {lv['min']:+.2f} to "
+        f"{lv['max']:+.2f} dB; {100 * lv['within_2db']:.0f} % of {q['utterances']} utterances within ±2 dB "
+        "(target: all).",
+        f"- Highest output peak: {q['peak_max']:.3f} (the limiter's ceiling is 0.891, -1 dBFS).",
+        f"- ρF0 (pYIN, log-F0, octave errors left out), mean over {q['rho_f0']['measured']} utterances: "
+        f"{q['rho_f0']['mean']:.2f} (target ≥ 0.6); per voice: "
+        + ", ".join(f"{k} {v:.2f}" for k, v in q["rho_f0"]["per_voice"].items()) + ".",
+        "",
+    ]
     d = r["duplicates"]
     L += [
         "## Duplicate identities",

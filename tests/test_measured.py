@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -72,3 +73,22 @@ def test_the_shipped_figures_are_for_the_running_anonymizer():
     assert {m: e["version"] for m, e in entry["methods"].items()} == dict(METHODS)
     c = measured.claim("strong", METHODS["strong"])
     assert c["measured"] and "%" in c["statement"]
+
+
+def test_the_bench_keys_a_per_clip_voice_as_the_product_does():
+    # bench/privacy_trained.py measures linking under a voice per clip with its own copy of the id
+    # (its venv has no sqlite-utils); a drift would measure a mode the product does not run
+    import importlib.util
+    import sys
+
+    bench = Path(__file__).resolve().parent.parent / "bench"
+    sys.path.insert(0, str(bench))
+    try:
+        spec = importlib.util.spec_from_file_location("privacy_trained", bench / "privacy_trained.py")
+        pt = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(pt)
+    finally:
+        sys.path.remove(str(bench))
+    from clipkit import pseudovoices
+
+    assert pt.clip_voice_id("a1b2", 7) == pseudovoices.voice_id("a1b2", mode="per-clip", unit="clip:7")
