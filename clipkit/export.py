@@ -46,7 +46,8 @@ from pathlib import Path
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from . import audio, auditlog, consent, library, measured, notes, policy, pseudovoices, rendering, retention
+from . import audio, auditlog, clipfacts, library, measured, notes, policy, pseudovoices, rendering, retention
+from .clipfacts import approval_blockers, clip_facts, decide  # noqa: F401  (part of this module's API)
 from .db import now_iso, transaction
 from .errors import BadAudio, BadInput, ClipkitError, DatabaseBusy, NotFound
 from .home import Home
@@ -150,66 +151,6 @@ WITHDRAW_CODES = {
     "party_merge": "an objection applies after two parties were joined",
     "manual": "withdrawn by hand",
 }
-
-
-# ---------------------------------------------------------------- facts
-
-
-def _gather(db: Database, clip_id: int, *, now: str) -> tuple[policy.ClipFacts, dict | None, dict]:
-    clip = library.get_clip(db, clip_id)
-    recording = library.get_recording(db, clip["recording_id"])
-    heard = []
-    erased = False
-    for party in library.clip_parties_heard(db, clip):
-        if not db.execute("SELECT 1 FROM parties WHERE ref = ?", [party["ref"]]).fetchone():
-            erased = True  # the person was erased; nothing of theirs may leave
-        elif db.execute("SELECT 1 FROM erasure_jobs WHERE party_ref = ?", [party["ref"]]).fetchone():
-            # their erasure is under way, e.g. waiting for a legal hold to end: the hold keeps
-            # the recording for the dispute, never for training
-            erased = True
-        training = consent.current(db, party["ref"], now=now)["training"]
-        heard.append(policy.PartyStatus(ref=party["ref"], role=party["role"],
-                                        consent=training["consent"], objection=training["objection"]))
-    if recording.get("erased_at"):
-        erased = True
-    if db.execute("SELECT 1 FROM pending_deletions WHERE path = ?", [recording["path"]]).fetchone():
-        erased = True  # its audio is queued for deletion (purge or erasure under way)
-    current = rendering.current_rendering(db, clip)
-    facts = policy.ClipFacts(
-        clip_id=clip["id"], status=clip["status"], basis=recording["basis"], parties=tuple(heard),
-        rendering_method=current["method"] if current else None,
-        retention_until=recording["retention_until"], on_hold=bool(recording.get("hold_reason")), erased=erased,
-    )
-    return facts, current, clip
-
-
-def clip_facts(db: Database, clip_id: int, *, now: str | None = None) -> policy.ClipFacts:
-    """The facts :func:`clipkit.policy.decide` needs about one clip, read from the database.
-
-    Raises
-    ------
-    NotFound
-        If the clip does not exist.
-    """
-    return _gather(db, clip_id, now=now or now_iso())[0]
-
-
-def decide(db: Database, clip_id: int, *, allow_weak: bool = False, now: str | None = None) -> policy.Decision:
-    """The export decision for one clip as of now (nothing is logged)."""
-    now = now or now_iso()
-    return policy.decide(clip_facts(db, clip_id, now=now), now=now, allow_weak=allow_weak)
-
-
-def approval_blockers(db: Database, clip_id: int, *, now: str | None = None) -> list[dict]:
-    """Reasons a withdrawn clip may not be approved again (empty list: it may).
-
-    For :func:`clipkit.rendering.approve`: lifting an objection never
-    re-publishes a clip; a manager approves again, and only when no party
-    heard objects (or lacks consent on a consent basis) and the recording is
-    neither erased nor past retention.
-    """
-    now = now or now_iso()
-    return [r.as_dict() for r in policy.approval_blockers(clip_facts(db, clip_id, now=now), now=now)]
 
 
 # ---------------------------------------------------------------- files
@@ -376,7 +317,7 @@ def export_clips(
         # objection can slip in between deciding and recording the decision
         now = now_iso()
         for cid in ids:
-            facts, current, clip = _gather(db, cid, now=now)
+            facts, current, clip = clipfacts.gather(db, cid, now=now)
             d = policy.decide(facts, now=now, allow_weak=allow_weak)
             decisions.append((d, facts))
             if d.allowed:

@@ -2,7 +2,7 @@
 
 A pure function, :func:`decide`, from the facts about one clip to a
 :class:`Decision`. It reads no database, file or clock: :mod:`clipkit.export`
-gathers the facts (:func:`clipkit.export.clip_facts`) and passes ``now``. That
+gathers the facts (:func:`clipkit.clipfacts.clip_facts`) and passes ``now``. That
 keeps every rule testable as a table, and lets the decision written to the log
 be recomputed later from the facts it names.
 
@@ -190,7 +190,7 @@ def decide(facts: ClipFacts, *, now: str, allow_weak: bool = False) -> Decision:
     Parameters
     ----------
     facts : ClipFacts
-        What is known about the clip (gather with :func:`clipkit.export.clip_facts`).
+        What is known about the clip (gather with :func:`clipkit.clipfacts.clip_facts`).
     now : str
         ISO 8601 time of the decision (for retention).
     allow_weak : bool

@@ -21,7 +21,8 @@ from pathlib import Path
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from . import auditlog, library, parties, pseudovoices
+from . import auditlog, clipfacts, library, parties, pseudovoices
+from .clipfacts import current_rendering, input_hash  # noqa: F401  (part of this module's API)
 from .audio import ChannelMap
 from .db import now_iso, transaction
 from .errors import BadInput, ClipkitError, PolicyRefusal
@@ -119,38 +120,10 @@ def set_redactions(db: Database, home: Home, clip_id: int, spans: Sequence, *, a
 # ---------------------------------------------------------------- state
 
 
-def input_hash(recording: dict, clip: dict, method_version: str) -> str:
-    body = json.dumps(
-        {"source": recording["sha256"], "start": clip["start_s"], "end": clip["end_s"],
-         "redactions": clip["redactions"], "method": method_version},
-        sort_keys=True,
-    )
-    return hashlib.sha256(body.encode()).hexdigest()
-
-
 def _method_versions() -> dict:
     from .anonymize import METHODS
 
     return METHODS
-
-
-def current_rendering(db: Database, clip: dict) -> dict | None:
-    """The newest rendering that matches the clip as it is now, else None.
-
-    Uses only the database: the method version is read off the stored row, so
-    deciding currency never imports the DSP stack. A rendering made under
-    another caller-voice setting (:mod:`clipkit.pseudovoices`) is not current.
-    """
-    recording = library.get_recording(db, clip["recording_id"])
-    redactions = clip["redactions"] if isinstance(clip["redactions"], list) else json.loads(clip["redactions"])
-    state = dict(clip, redactions=redactions)
-    mode = pseudovoices.caller_voice(db)
-    for row in db.query("SELECT * FROM renderings WHERE clip_id = ? AND caller_voice = ? ORDER BY id DESC",
-                        [clip["id"], mode]):
-        if row["input_hash"] == input_hash(recording, state, row["method_version"]):
-            row["figures"] = json.loads(row["figures"])
-            return row
-    return None
 
 
 def channel_voices(db: Database, home: Home, recording: dict, *, unit: str, mode: str | None = None):
@@ -340,9 +313,7 @@ def approval_reasons(db: Database, home: Home, clip_id: int, *, actor: str) -> l
     if current_rendering(db, clip) is None:
         reasons.append({"code": "not_anonymized",
                         "message": "the clip has no current anonymized version; anonymize it first"})
-    from . import export  # here, not at the top: export imports this module
-
-    reasons += export.approval_blockers(db, clip_id)
+    reasons += clipfacts.approval_blockers(db, clip_id)
     if home.config.get("four_eyes_approval") and clip["author"] == actor:
         reasons.append({"code": "four_eyes", "message": f"four-eyes approval is on: a manager other than "
                                                         f"{clip['author']}, who cut this clip, must approve it"})
