@@ -274,8 +274,6 @@ def scores(transform, enrol_set, trial_set, test: list[int], U: int):
 
 def resampled(sc, rng):
     """Genuine and impostor scores of one bootstrap draw: test people, then each one's trials."""
-    import numpy as np
-
     S, U, _ = sc.shape
     while True:
         spk = rng.integers(S, size=S)

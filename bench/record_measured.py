@@ -27,8 +27,8 @@ from clipkit import measured  # noqa: E402
 VOICES = "ten synthetic and diphone TTS voices (flite, festival, espeak-ng), telephone band"
 ATTACKER = ("resemblyzer d-vectors compared by cosine similarity (ignorant, lazy-informed, shift-back, multi-key, "
             "sweep); no attacker trained on clipkit's output")
-TRAINED_ATTACKER = ("resemblyzer d-vectors: five cosine attackers (bench/privacy.py) and a semi-informed attacker "
-                    "trained on clipkit's output (bench/privacy_trained.py)")
+TRAINED_ATTACKER = ("resemblyzer d-vectors compared by cosine (five attackers, bench/privacy.py) and a semi-informed "
+                    "attacker trained on clipkit's output, on d-vectors and MFCC statistics (bench/privacy_trained.py)")
 
 
 def _hash_of(report: dict) -> str | None:
@@ -89,10 +89,31 @@ def record(results: Path, *, target: Path = measured.MEASURED_FILE) -> str:
     if trained and trained.get("method_version") == METHODS["strong"] and "strong" in entry["methods"]:
         # the semi-informed attacker of bench/privacy_trained.py: its worst back-end is the figure
         entry["attacker"] = TRAINED_ATTACKER
-        entry["methods"]["strong"]["trained_eer"] = round(trained["worst"]["eer"], 4)
-        entry["methods"]["strong"]["trained_attacker"] = (
-            f"WCCN/LDA back-ends on resemblyzer embeddings, trained on {trained['train_speakers_per_fold']} "
-            f"voices anonymized by clipkit under {trained['train_keys']} keys; worst: {trained['worst']['backend']}")
+        m = entry["methods"]["strong"]
+        w = trained["worst"]
+        m["trained_eer"] = round(w["eer"], 4)
+        m["trained_attacker"] = (
+            f"back-ends on resemblyzer d-vectors and on MFCC statistics, trained on {trained['train_speakers_per_fold']} "
+            f"people's voices anonymized by clipkit under {trained['train_keys']} keys; worst: {w['backend']}")
+        if "eer_ci95" in w:  # the bench's format since strong-v7
+            m["trained_eer_ci95"] = [round(x, 4) for x in w["eer_ci95"]]
+            m["trained_linkability"] = round(w["linkability"], 3)
+            m["trained_tpr_at_1pct_fpr"] = round(w["tpr_at_1pct_fpr"], 3)
+            m["trained_people"] = trained["speakers"]
+            entry["voices"] = (f"TTS voices built from real speakers (flite, festival; espeak-ng among the ten) through a "
+                               f"telephone band: ten for the untrained comparisons, {trained['speakers']} people's for "
+                               "the trained attacker")
+            links = trained.get("within_installation") or {}
+            m["linking_eer"] = {mode: round(links[k], 4) for mode, k in (
+                ("per-caller", "one installation, one voice per caller"),
+                ("per-clip", "one installation, one voice per clip")) if k in links}
+            q = trained.get("quality") or {}
+            if q:
+                m["quality"] = {"rho_f0_pyin": round(q["rho_f0"]["mean"], 3),
+                                "level_within_2db": round(q["level_change_db"]["within_2db"], 3),
+                                "level_change_db_range": [round(q["level_change_db"]["min"], 2),
+                                                          round(q["level_change_db"]["max"], 2)],
+                                "peak_max": round(q["peak_max"], 4)}
     data.setdefault("entries", {})[running] = entry
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".measured-", suffix=".json")
     with os.fdopen(fd, "w") as f:

@@ -54,7 +54,7 @@ DEFAULT_CRITERIA = ("greeting", "verification", "listening", "solution", "tone",
 DEFAULT_SCALE = (1, 5)
 DEFAULT_REVIEW_RETENTION_DAYS = 365
 MAX_COMMENT = 2000
-REVIEW_METHOD = "review-strong-v6"  # caller: strong (as clips), agent: unaltered
+REVIEW_METHOD = "review-strong-v7"  # caller: strong (as clips), agent: unaltered
 
 migrations = Migrations("clipkit.coaching")
 
@@ -690,8 +690,8 @@ def recordings_deleted(db: Database, recording_ids, *, now: str) -> None:
 def forget_agent(db: Database, agent_ref: str, *, now: str) -> int:
     """Delete an erased agent's reviews (comments and scores cascade; renderings queued); returns how many."""
     ids = [r[0] for r in db.execute("SELECT id FROM reviews WHERE agent_ref = ?", [agent_ref])]
-    for p, s in db.execute(f"SELECT path, sha256 FROM review_renderings WHERE review_id IN "
-                           f"(SELECT id FROM reviews WHERE agent_ref = ?)", [agent_ref]).fetchall():
+    for p, s in db.execute("SELECT path, sha256 FROM review_renderings WHERE review_id IN "
+                           "(SELECT id FROM reviews WHERE agent_ref = ?)", [agent_ref]).fetchall():
         db.execute("INSERT OR IGNORE INTO pending_deletions (path, sha256, queued_at) VALUES (?, ?, ?)", [p, s, now])
     db.execute("DELETE FROM reviews WHERE agent_ref = ?", [agent_ref])
     return len(ids)

@@ -79,14 +79,25 @@ def claim(method: str, version: str | None, *, path: Path | None = None, running
            "statement": f"{version or method}: {NOT_MEASURED}"}
     if not m or m.get("version") != version:
         return out
-    figures = {k: m[k] for k in ("eer", "rho_f0", "wer", "trained_eer", "trained_attacker", "eer_over_key_sets")
-               if k in m}
+    figures = {k: m[k] for k in ("eer", "rho_f0", "wer", "trained_eer", "trained_attacker", "eer_over_key_sets",
+                                 "trained_eer_ci95", "trained_linkability", "trained_tpr_at_1pct_fpr",
+                                 "trained_people", "linking_eer", "quality") if k in m}
     figures.update({k: entry[k] for k in ("measured_at", "voices", "attacker") if k in entry})
     eer = m.get("eer") or {}
     parts = []
     if "trained_eer" in m:
-        parts.append(f"an attacker who has clipkit and trains on its output (here on only a few voices; a larger "
-                     f"training set does better) tells speakers apart at {_pct(m['trained_eer'])} equal error rate")
+        few = f"{m['trained_people']} people's voices" if m.get("trained_people") else "only a few voices"
+        text = (f"an attacker who has clipkit and trains on its output (here on {few}; a larger training set does "
+                f"better) tells speakers apart at {_pct(m['trained_eer'])} equal error rate")
+        if "trained_linkability" in m:
+            text += f" (linkability {m['trained_linkability']:.2f} on a scale of 0 to 1)"
+        parts.append(text)
+    links = m.get("linking_eer") or {}
+    if links.get("per-caller") is not None and links.get("per-clip") is not None:
+        same = ("almost without error" if links["per-caller"] < 0.01 else "at")
+        parts.append(f"two clips of one caller from one installation are linked {same} "
+                     f"({_pct(links['per-caller'])} equal error rate) when a caller keeps one voice, and at "
+                     f"{_pct(links['per-clip'])} with a voice per clip")
     if eer:
         worst = min(eer, key=lambda k: eer[k])
         parts.append(f"untrained comparisons: {_pct(min(eer.values()))} to {_pct(max(eer.values()))} equal error "

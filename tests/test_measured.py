@@ -29,6 +29,19 @@ def test_the_running_source_with_an_entry_is_stated_with_its_figures(tmp_path):
     assert "34 % to 42 %" in c["statement"] and "not yet measured against an attacker trained on clipkit" in c["statement"]
 
 
+def test_a_trained_attacker_and_linking_are_stated_in_plain_words(tmp_path):
+    strong = dict(ENTRY["methods"]["strong"], trained_eer=0.201, trained_people=16, trained_linkability=0.52,
+                  linking_eer={"per-caller": 0.0, "per-clip": 0.174})
+    path = _file(tmp_path, {measured.source_hash(): dict(ENTRY, methods={"strong": strong})})
+    c = measured.claim("strong", METHODS["strong"], path=path)
+    assert "trains on its output (here on 16 people's voices" in c["statement"]
+    assert "at 20 % equal error rate (linkability 0.52 on a scale of 0 to 1)" in c["statement"]
+    assert ("linked almost without error (0 % equal error rate) when a caller keeps one voice, and at 17 % with a "
+            "voice per clip") in c["statement"]
+    assert "not yet measured against" not in c["statement"]
+    assert c["figures"]["linking_eer"]["per-clip"] == 0.174
+
+
 @pytest.mark.parametrize("entries, version", [
     ({}, METHODS["strong"]),                                   # nothing recorded
     ({"0123456789ab": ENTRY}, METHODS["strong"]),              # recorded for another source

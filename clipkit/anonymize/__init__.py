@@ -2,7 +2,7 @@
 
 Methods
 -------
-``"strong"`` (default, ``strong-v6``)
+``"strong"`` (default, ``strong-v7``)
     Speaker normalization, then a one-STFT source-filter transform (see
     :mod:`clipkit.anonymize._strong`). A stats pass measures the clip's
     median F0 and long-term average spectral envelope; the pitch is then
@@ -15,9 +15,9 @@ Methods
     breakpoints, plus keyed contrast, tilt and six formant-band gains.
     Every speaker is mapped onto the same keyed pseudo-speaker, so the
     output says much less about who spoke than a shift of their own voice.
-    v6 keeps v5's voice transform and adds band-limiting: speech that
-    fills only the telephone band of a 44.1/48 kHz file keeps the band
-    above empty.
+    Speech that fills only the telephone band of a 44.1/48 kHz file keeps
+    the band above empty, and tilt and band gains never add up to a rising
+    slope (v7), which left low voices thin and hissy.
 ``"pitch"`` (``pitch-v2``) -- the WEAKER option
     ``librosa.effects.pitch_shift`` by the voice's constant keyed shift,
     tuned for 8 kHz (32 ms window, soxr_mq). Formants move with the pitch,
@@ -37,8 +37,8 @@ Streaming
 median F0, long-term envelope and content band per kept channel, redaction
 spans left out), then the render pass: silences the redaction spans,
 anonymizes each kept channel with a stateful stream and writes the result
-to a float scratch file -- and then finishes it (:mod:`._finish`, v6 and
-pitch-v2): each channel back at its speaker's own speech level, beeps at
+to a float scratch file -- and then finishes it (:mod:`._finish`, since v6
+and pitch-v2): each channel back at its speaker's own speech level, beeps at
 that level, a look-ahead limiter so no sample passes -1 dBFS, written as a
 16-bit PCM WAV (RIFF/fmt/data only) atomically. Peak memory does not depend
 on the clip length, and the output does not depend on the block size
@@ -95,7 +95,7 @@ __all__ = [
     "anonymize", "derive_voice", "redact", "render", "warm_up",
 ]
 
-METHODS = {"strong": "strong-v6", "pitch": "pitch-v2"}
+METHODS = {"strong": "strong-v7", "pitch": "pitch-v2"}
 METHOD_LABELS = {
     "strong": "strong (default): keyed, time-varying pitch and timbre transform",
     "pitch": "pitch (WEAKER): keyed constant pitch shift; shifting back largely restores the voice",

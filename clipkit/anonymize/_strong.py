@@ -36,14 +36,7 @@ ratio alpha(t) that moves with time and with the spectral envelope replaced:
 7. shifting down empties the band above alpha * Nyquist: it is filled with
    noise shaped by E_out (fricatives stay audible; no source harmonics).
 
-Measured while choosing (YIN aperiodicity of voiced frames, lower is
-cleaner; 8 kHz gliding-F0 harmonic tone / speech-like synth, shifts -7..+7):
-64 ms frames 0.023-0.030 / 0.055-0.077 on down-shifts vs 32 ms 0.010-0.014 /
-0.038-0.047 (librosa.effects.pitch_shift at 32 ms: 0.007-0.011 / 0.031-0.037).
-Identity phase locking (non-recursive) and Laroche-Dolson peak shifting were
-tried and were worse. The remaining gap to librosa on down-shifts comes from
-the envelope correction (a formant-preserving shift is harder than plain
-resampling).
+The frame length was chosen by measurement (bench/results/anonymizer-history.md).
 
 Everything keyed is a function of absolute time (t0_s + position) and the
 frame grid is absolute, so streaming in any block size gives the same output
@@ -74,6 +67,13 @@ CHUNK_FRAMES = 1024  # frames per vectorised step: bounds memory, not results
 NORM_ENV = 1.0  # share of the speaker's long-term envelope shape divided out (0.85: worse)
 NORM_BAND_HZ = (300.0, 3300.0)  # full strength inside, cosine taper to 0 over NORM_TAPER_OCT
 NORM_TAPER_OCT = 0.5
+# the long-term envelope shape speakers are normalized onto (strong-v7; nepers, interpolated in
+# log-frequency): the mean of 16 telephone-band voices (bench/make_voices.py) from 500 Hz up, falling
+# ~26 dB to 3.4 kHz, and flat below, where the mean reflects the speakers' own first harmonics, which
+# the pitch shift moves. Until v6 the shape was flat, which lifted the aperiodic top of the band
+# ~30 dB against the harmonics: pYIN found no voice in 31 % of renderings of low male voices.
+REF_SHAPE_HZ = (500.0, 630.0, 800.0, 1000.0, 1250.0, 1600.0, 2000.0, 2500.0, 3150.0, 3400.0)
+REF_SHAPE_NP = (1.923, 1.567, 0.635, 0.209, -0.017, -0.26, -0.496, -0.395, -0.88, -1.13)
 MAX_SHIFT_ST = 9.0  # |base pitch shift| onto the target, semitones
 CONTENT_RANGE_DB = 40.0  # band edge: where the long-term envelope falls this far below its peak (strong-v6)
 
@@ -369,8 +369,11 @@ class StrongStream:
             lg = np.log2(np.maximum(grid_hz, 1.0))
             d = np.maximum(np.log2(lo) - lg, lg - np.log2(hi)).clip(0.0, None) / NORM_TAPER_OCT
             w = np.where(d < 1.0, 0.5 + 0.5 * np.cos(math.pi * np.minimum(d, 1.0)), 0.0)
+            ref = np.interp(lg, np.log2(REF_SHAPE_HZ), REF_SHAPE_NP)
+            ref = w * (ref - ref[band].mean())
             L = np.asarray(ltas, dtype=np.float64)
-            D = NORM_ENV * w * (L - L[band].mean())
+            # the speaker's shape is replaced by the average speech shape, not by a flat one (REF_SHAPE_NP)
+            D = NORM_ENV * w * (L - L[band].mean()) - ref
             # keep the long-term power: dividing out formant peaks would
             # otherwise lower the level by 10-20 dB
             D -= 0.5 * math.log(np.sum(np.exp(2 * L)) / np.sum(np.exp(2 * (L - D))))

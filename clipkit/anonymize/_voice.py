@@ -20,106 +20,12 @@ drawn from 32 HMAC-derived bits:
 * envelope contrast (0.3-1.0: flattened formants, never sharpened),
   spectral tilt 1-6 dB/octave either way with drift, and six formant-band
   gains of +-24 dB (+-6 dB in the lowest band) with drifts of up to 4 dB;
-  the tilt is corrected so that tilt and gains together never slope by
-  more than 6 dB/octave.
+  the tilt is corrected so that tilt and gains together slope between
+  -6 and 0 dB/octave (strong-v7: a rising net slope left pitch trackers
+  finding no voice in 31 % of renderings of low male voices, and listeners
+  a thin, hissy one).
 
-Why these ranges (bench/privacy.py --quick: resemblyzer attacker, 10 synthetic
-voices, caller role; EER % for ignorant / lazy / shift-back / multi-key /
-sweep, then rho F0 and pocketsphinx WER; no anonymization: 0 %, WER 22):
-
-strong-v1 (keyed shift of the speaker's own pitch, |shift| >= 3 st):
-
-* formants with the pitch, 0.08-0.2 oct, gains +-4.5 dB: 20/28/20/8/13, rho 0.85
-* the same widened (0.12-0.3 oct, +-7 dB, offsets +-0.12): 27/33/27/16/18
-* formants against the pitch (0.12-0.18 / 0.24-0.30 oct, +-7 dB, offsets
-  +-0.15): 27/32/22/20/28, rho 0.80, WER 67
-  (the "pitch" method: 28/44/22/6/5, rho 0.96, WER 87)
-
-strong-v2 (speaker normalization: median F0 -> keyed target, long-term
-envelope divided out; see :mod:`clipkit.anonymize._strong`), v1 ranges
-unless stated:
-
-* 85 % envelope normalization, minimum shift 3 st: 23/30/27/20/32, rho 0.78, WER 49
-* 100 %: 26/35/29/22/37; without a minimum shift: 28/35/29/23/35, WER 37
-* + warp 0.17-0.23 / 0.29-0.35 oct, offsets +-0.2, gains +-9 dB: 30/45/32/30/38, WER 48
-* + caller target F0 narrowed to 140-152 Hz: 33/42/33/27/39 (not kept)
-* gains +-11 dB: 32/47/33/32/38; +-13 dB (kept): 35/48/33/33/40, rho 0.78, WER 49
-
-strong-v3 (same chain, wider spectral-shape ranges). A finer estimator
-helped here: trial under one key, references under each of five others
-(30 key pairs, 10 voices x 6 utterances; "multi4" = best of four keys,
-averaged over six trial keys). Anonymizing every speaker with *one*
-voice leaves lazy-informed EER at 5-8 %: normalization removes little of
-what the attacker uses (phone realisation; a keyed +-15 % tempo
-modulation changed nothing: 42.8 / 39.5 / 39.5), so privacy
-comes from how far apart the keyed voices are, i.e. how many
-distinguishable pseudo-voices a key can select. Single-key / multi4 /
-ignorant EER:
-
-* v2 (gains +-13 dB, contrast 0.7-1.4): 39.3 / 27.5 / 33.8
-* gains +-18: 42.4 / 33.7 / 35.7; +-24: 44.9 / 38.5 / 39.9
-* gains +-18, contrast 0.5-1.8: 44.6 / 36.8 / 37.5
-* gains +-24, contrast 0.5-1.8: 46.0 / 40.3 / 41.0, but rho F0 0.66 and
-  WER 69 in the full bench (pitch-tracker octave errors, see CONTRAST)
-* the same with the lowest band limited to +-6 dB and contrast 0.5-1.2:
-  45.8 / 39.5 / 42.7; quick bench rho F0 0.80, WER 49. Full bench: worst
-  attacker 38.7 % on the standard key set but multi-key 32.1 % on a second
-  one, so the margin needed widening
-
-bench/privacy_keys.py (8 keys, 56 key pairs, mean (min over trial keys);
-rho F0 over 4 keys x 40 utterances):
-
-* that v3 draft: multi4 40.1 (31.7), ignorant 41.1 (33.3), rho F0 0.705
-* contrast 0.3-1.2: multi4 41.2 (31.7), ignorant 41.4 (33.3), rho F0 0.740
-* + tilt 1-6 dB/oct (kept): multi4 43.1 (36.7), ignorant 41.8 (38.3), rho F0 0.719;
-  full bench: worst attacker 36.3 % (standard keys) and 38.7 % (second key set)
-* net slope of tilt + gains limited to +-6 dB/oct (kept):
-  multi4 39.4 (31.1), ignorant 40.0 (28.1), rho F0 0.773 against 42.4 (31.7),
-  41.9 (27.2), 0.743 unlimited; +-4 dB/oct: multi4 36.9 (26.7). Quick bench
-  on the second key set: WER 87 instead of 100
-* band gains +-30 dB + tilt 1-6: multi4 ~42 (36.7) but rho F0 0.608: not kept
-* break offsets +-0.3 oct, band drifts 8 dB, caller warp 0.08-0.23 oct: no gain
-* ten narrower bands instead of six: privacy similar (38.0 multi4 at
-  +-18) but rho F0 fell by ~0.05-0.13 (narrow boosts on single harmonics
-  trip the pitch tracker); not kept
-* a vocal-tract-length normalization (speaker's LPC F2/F3 scale divided
-  out before the warp): multi4 26.1 / 31.6 with gains 13 / 18, i.e. no
-  gain (it also narrows the spread of output voices); not kept
-* caller target F0 widened to 105-175 Hz: 38.8 / 27.6 / 32.2, no gain
-
-strong-v5 (utility: one key set in six gave rho F0 0.65 in the full bench).
-Voices drawn with contrast 1.0-1.2 averaged rho F0 0.30 on a scan of 4
-hard utterances x 40 keys; on 10 voices x 2 utterances under 32 fresh keys
-the mean rho F0 was 0.717 (v3), 0.731 (contrast up to 1.1), 0.751 (up to
-1.0). Sharpening only above 1 kHz did not help (0.723): it is the
-sharpening itself. bench/privacy_keysets.py (8 key sets x 5 attackers,
-mean per attacker; rho F0 mean; key sets meeting every privacy target):
-
-* v3: 43.2 / 42.1 / 39.8 / 40.4 / 41.6, rho 0.73 (two sets below 0.7), 5/8
-* contrast 0.3-1.0 (v5, kept): 43.6 / 42.1 / 38.6 / 40.5 / 41.3, rho 0.76
-  (lowest set 0.72), 6/8
-* contrast 0.3-1.0 and bands from 1 kHz up lowered to at most 12 dB above
-  the loudest band below (v4, the voices with rho F0 ~0.35 had one such
-  band 20-30 dB up): 42.0 / 42.4 / 37.9 / 36.7 / 40.5, rho 0.77, 2/8; with
-  contrast up to 1.1: 37.0 multi-key, 1/8. The cap trims exactly the
-  high-band lifts that keep keyed voices apart; not kept.
-
-Measured and not kept: keyed aspiration noise (a breathy voice quality,
-up to twice the signal RMS): 43.2 / 37.2 / 39.8, the attacker ignores it;
-a per-frame warp that follows the frame's spectral centroid with a keyed
-slope (a non-linear remapping of the vowel space): 42.7 / 41.5 / 39.8 at
-1.5 oct/oct, within noise; pitch and envelope drifts 2.5x wider with each
-utterance cut at its own offset in a call: no change. With one transform
-for every speaker (bench/privacy_keys.py --same-transform) speakers stay
-6 % EER apart; replacing the source by noise (whispered output) only raises
-that to 8 %, smoothing the envelope over 56 ms to 8 %: what identifies the
-speaker is the coarse envelope trajectory (phone realisation), which is
-also the speech content, so no signal-level step can remove it and privacy
-comes from the spread of keyed voices.
-
-Normalization lowers WER (speakers move less on average: towards a
-mid-range target instead of 4-8 st away) and that budget is spent on wider
-keyed ranges. CIs are +-15 points with 10 voices.
+The reasons for these ranges, measured, are in bench/results/anonymizer-history.md.
 
 Caller and agent draw from disjoint regions: a caller's formants move by
 0.17-0.23 octave, an agent's by 0.29-0.35 (and their target F0s are
@@ -160,9 +66,12 @@ BAND_DRIFT_DB = 4.0
 GAIN_BAND_HZ = (300.0, 3400.0)  # tilt pivots and band bumps split this range geometrically
 # tilt and band gains can add up to one steep slope (e.g. +4 dB/oct tilt on
 # gains that cut 450-680 Hz and lift the top: +13 dB/oct in all): the voice
-# turns thin and hissy, a pitch tracker found 18 % of its frames voiced and the
-# recognizer failed. The tilt is corrected so the net slope stays within this.
-MAX_NET_SLOPE_DB_OCT = 6.0
+# turns thin and hissy. The tilt is corrected so the net slope stays in this
+# range (dB/octave, least squares over the bands). A rising net slope lifts
+# the aperiodic top of a band-limited low voice over its weak harmonics: with
+# +6 allowed, pYIN found no voice in 31 % of renderings of 16 voices x 6 keys
+# (strong-v6); with 0, in 8 % (strong-v7).
+NET_SLOPE_DB_OCT = (-6.0, 0.0)
 # sharpening formants lets single harmonics dominate: pitch trackers (and
 # listeners) then hear octave jumps (rho F0 0.65 at 1.8; voices drawn in
 # 1.0-1.2 averaged rho F0 0.30 against 0.68-0.83 below 1.0); flattening is
@@ -285,12 +194,12 @@ def _band_centres_log2() -> list[float]:
     return [math.log2(math.sqrt(a * b) / 1000.0) for a, b in zip(edges, edges[1:])]
 
 
-def _limit_net_slope(tilt: float, gains, max_slope: float) -> float:
-    """The tilt that keeps the slope of tilt + band gains (dB/octave, least squares) within +-max_slope."""
+def _limit_net_slope(tilt: float, gains, slopes: tuple[float, float]) -> float:
+    """The tilt that keeps the slope of tilt + band gains (dB/octave, least squares) within ``slopes`` (low, high)."""
     x = _band_centres_log2()
     mx, mg = sum(x) / len(x), sum(gains) / len(gains)
     s_g = sum((a - mx) * (g - mg) for a, g in zip(x, gains)) / sum((a - mx) ** 2 for a in x)
-    return max(-max_slope, min(max_slope, tilt + s_g)) - s_g
+    return max(slopes[0], min(slopes[1], tilt + s_g)) - s_g
 
 
 def derive_voice(secret: bytes, *, voice_id: str, role: str) -> Voice:
@@ -358,7 +267,7 @@ def derive_voice(secret: bytes, *, voice_id: str, role: str) -> Voice:
     tilt_drift = u.drift(TILT_DRIFT_DB_OCT * u(0.5, 1.0), (2.0, 10.0))
     band_gains = tuple(u(-lim, lim) for lim in BAND_GAIN_DB)
     band_drifts = tuple(u.drift(BAND_DRIFT_DB * u(0.5, 1.0), (2.0, 10.0)) for _ in range(N_BANDS))
-    tilt = _limit_net_slope(tilt, band_gains, MAX_NET_SLOPE_DB_OCT)
+    tilt = _limit_net_slope(tilt, band_gains, NET_SLOPE_DB_OCT)
     # drawn last: every parameter above is unchanged from v1
     f_lo, f_hi = (CALLER_TARGET_F0_HZ if role == "caller" else AGENT_TARGET_F0_HZ if role == "agent"
                   else (CALLER_TARGET_F0_HZ[0], AGENT_TARGET_F0_HZ[1]))
