@@ -217,8 +217,10 @@ if current is None:
     st.caption("No up-to-date anonymized version yet.")
 else:
     figs = current.get("figures") or {}
+    voice = "a voice of its own for the caller" if current.get("caller_voice") == "per-clip" else \
+        "the caller's usual anonymized voice"
     st.caption(f"Current rendering: {current['method_version']} · {current['created_at'][:19].replace('T', ' ')} "
-               f"by {current['created_by']}")
+               f"by {current['created_by']} · {voice}")
     st.caption("Privacy: " + _ui.plain(measured.claim(current["method"], current["method_version"])["statement"])
                + ". Anonymized clips remain pseudonymised personal data.")
     before, after = figs.get("f0_median_before") or [], figs.get("f0_median_after") or []
