@@ -86,8 +86,8 @@ def claim(method: str, version: str | None, *, path: Path | None = None, running
     eer = m.get("eer") or {}
     parts = []
     if "trained_eer" in m:
-        few = f"{m['trained_people']} people's voices" if m.get("trained_people") else "only a few voices"
-        text = (f"an attacker who has clipkit and trains on its output (here on {few}; a larger training set does "
+        few = "" if m.get("trained_people") else "here on only a few voices; "
+        text = (f"an attacker who has clipkit and trains on its output ({few}a larger training set does "
                 f"better) tells speakers apart at {_pct(m['trained_eer'])} equal error rate")
         if "trained_linkability" in m:
             text += f" (linkability {m['trained_linkability']:.2f} on a scale of 0 to 1)"

@@ -34,7 +34,7 @@ def test_a_trained_attacker_and_linking_are_stated_in_plain_words(tmp_path):
                   linking_eer={"per-caller": 0.0, "per-clip": 0.174})
     path = _file(tmp_path, {measured.source_hash(): dict(ENTRY, methods={"strong": strong})})
     c = measured.claim("strong", METHODS["strong"], path=path)
-    assert "trains on its output (here on 16 people's voices" in c["statement"]
+    assert "trains on its output (a larger training set does better) tells" in c["statement"]
     assert "at 20 % equal error rate (linkability 0.52 on a scale of 0 to 1)" in c["statement"]
     assert ("linked almost without error (0 % equal error rate) when a caller keeps one voice, and at 17 % with a "
             "voice per clip") in c["statement"]
