@@ -116,6 +116,11 @@ SENTENCES_IT = [
     "C'è qualcos'altro che posso fare per lei prima di chiudere?",
 ]
 
+def _festvox(voice: str, lang: str, person: str, note: str) -> dict:
+    """A festival voice beyond the core ten."""
+    return dict(engine="festival", voice=voice, lang=lang, person=person, core=False, note=note)
+
+
 # name -> engine, engine voice, language, the real person the voice was built from ("person": two
 # voices of one person must never count as two speakers), extra args, note. "core": the ten voices
 # bench/privacy.py has always scored (kept for continuity); bench/privacy_trained.py takes one voice
@@ -140,28 +145,20 @@ SPEAKERS: dict[str, dict] = {
     "espeak-us-belinda": dict(engine="espeak", voice="en-us+belinda", lang="en", args=["-s", "145", "-p", "50"],
                               person=None, core=True, note="espeak-ng formant variant (female)"),
     # festvox voices built from recordings of further real people (Debian packages named in the note)
-    "festival-kal": dict(engine="festival", voice="kal_diphone", lang="en", person="kal", core=False,
-                         note="US male, diphone (festvox-kallpc16k); the same person as flite-kal16"),
-    "festival-slt-hts": dict(engine="festival", voice="cmu_us_slt_arctic_hts", lang="en", person="slt", core=False,
-                             note="US female, HTS (festvox-us-slt-hts); the same person as flite-slt"),
-    "festival-dita": dict(engine="festival", voice="czech_dita", lang="cs", person="dita", core=False,
-                          note="Czech female (festvox-czech-dita)"),
-    "festival-krb": dict(engine="festival", voice="czech_krb", lang="cs", person="krb", core=False,
-                         note="Czech female (festvox-czech-krb)"),
-    "festival-machac": dict(engine="festival", voice="czech_machac", lang="cs", person="machac", core=False,
-                            note="Czech male (festvox-czech-machac)"),
-    "festival-ph": dict(engine="festival", voice="czech_ph", lang="cs", person="ph", core=False,
-                        note="Czech male (festvox-czech-ph)"),
-    "festival-lj": dict(engine="festival", voice="suo_fi_lj_diphone", lang="fi", person="lj", core=False,
-                        note="Finnish male (festvox-suopuhe-lj)"),
-    "festival-mv": dict(engine="festival", voice="hy_fi_mv_diphone", lang="fi", person="mv", core=False,
-                        note="Finnish male (festvox-suopuhe-mv)"),
-    "festival-nsh": dict(engine="festival", voice="msu_ru_nsh_clunits", lang="ru", person="nsh", core=False,
-                         note="Russian male, unit selection (festvox-ru)"),
-    "festival-ona": dict(engine="festival", voice="upc_ca_ona_hts", lang="ca", person="ona", core=False,
-                         note="Catalan female, HTS (festvox-ca-ona-hts)"),
-    "festival-nsk": dict(engine="festival", voice="hindi_NSK_diphone", lang="hi", person="nsk", core=False,
-                         note="Hindi male (festvox-hi-nsk; -mr-nsk and -te-nsk are the same person)"),
+    "festival-kal": _festvox("kal_diphone", "en", "kal",
+                             "US male, diphone (festvox-kallpc16k); the same person as flite-kal16"),
+    "festival-slt-hts": _festvox("cmu_us_slt_arctic_hts", "en", "slt",
+                                 "US female, HTS (festvox-us-slt-hts); the same person as flite-slt"),
+    "festival-dita": _festvox("czech_dita", "cs", "dita", "Czech female (festvox-czech-dita)"),
+    "festival-krb": _festvox("czech_krb", "cs", "krb", "Czech female (festvox-czech-krb)"),
+    "festival-machac": _festvox("czech_machac", "cs", "machac", "Czech male (festvox-czech-machac)"),
+    "festival-ph": _festvox("czech_ph", "cs", "ph", "Czech male (festvox-czech-ph)"),
+    "festival-lj": _festvox("suo_fi_lj_diphone", "fi", "lj", "Finnish male (festvox-suopuhe-lj)"),
+    "festival-mv": _festvox("hy_fi_mv_diphone", "fi", "mv", "Finnish male (festvox-suopuhe-mv)"),
+    "festival-nsh": _festvox("msu_ru_nsh_clunits", "ru", "nsh", "Russian male, unit selection (festvox-ru)"),
+    "festival-ona": _festvox("upc_ca_ona_hts", "ca", "ona", "Catalan female, HTS (festvox-ca-ona-hts)"),
+    "festival-nsk": _festvox("hindi_NSK_diphone", "hi", "nsk",
+                             "Hindi male (festvox-hi-nsk; -mr-nsk and -te-nsk are the same person)"),
 }
 # what each language's festival front end reads (its lexicons predate UTF-8 for some)
 FESTIVAL_ENCODING = {"en": "latin-1", "it": "latin-1", "fi": "latin-1", "cs": "iso-8859-2", "ca": "utf-8",

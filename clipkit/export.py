@@ -472,7 +472,7 @@ def _write_folder(home: Home, dest: Path, final: Path, export_id: str, items: li
             if p["facts"].rendering_method not in policy.STRONG_METHODS:
                 entry["weak_anonymization"] = True
             entry["anonymization"] = p["rendering"]["method_version"]
-            entry["caller_voice"] = p["rendering"].get("caller_voice") or pseudovoices.PER_CALLER
+            entry["caller_voice"] = p["rendering"]["caller_voice"]
             files.append(entry)
         # what is known about each anonymizer version in the package: measured figures, or "not measured"
         claims = {}
