@@ -491,6 +491,12 @@ def test_a_review_is_shared_and_the_agent_hears_it_and_acknowledges(server, home
             logout(page)
             page.reload()
             page.get_by_role("button", name="Log in").wait_for(timeout=60_000)
+            # the session is over on the server (the reload shows the login form); the browser drops the
+            # cookie when the page's component has asked for that, which may come a moment later
+            for _ in range(50):
+                if not [c for c in ctx.cookies() if c["name"] == "clipkit_session" and c["value"]]:
+                    break
+                page.wait_for_timeout(200)
             assert not [c for c in ctx.cookies() if c["name"] == "clipkit_session" and c["value"]]
             ctx.close()
         finally:

@@ -73,8 +73,13 @@ def test_per_caller_twins_sound_the_same_per_clip_twins_do_not(db, home, twins):
     render(db, home, b)
     x, y = channels(db, home, a), channels(db, home, b)
     assert not np.array_equal(x[:, 0], y[:, 0])  # the caller: a voice per clip
-    assert np.array_equal(x[:, 1], y[:, 1])  # the agent keeps one voice
     assert not np.array_equal(x[:, 0], same[0][:, 0])
+    # the agent keeps one voice (the limiter is linked across channels, so their samples may differ by a hair)
+    rec = library.get_recording(db, library.get_clip(db, a)["recording_id"])
+    va = rendering.channel_voices(db, home, rec, unit=f"clip:{a}")
+    vb = rendering.channel_voices(db, home, rec, unit=f"clip:{b}")
+    assert va[1] == vb[1] and va[0] != vb[0]
+    assert np.corrcoef(x[:, 1].astype(float), y[:, 1].astype(float))[0, 1] > 0.99
 
 
 def test_a_switch_makes_old_renderings_unplayable_and_unexportable_until_rendered_again(db, home, clip, tmp_path,
