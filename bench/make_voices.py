@@ -19,6 +19,9 @@ Engines (Debian packages: ``APT_PACKAGES`` below; ``privacy.py --setup`` install
 * espeak-ng -- formant variants; close to each other and to nothing real, so they are the
              weakest "speakers" in the set.
 
+Real people (``make_real``, ``REAL``): recordings of human speech from Debian's codec2-examples,
+cut into utterances and passed through the same channel, to ``bench/.cache/voices-real/``.
+
 Speakers whose engine is missing are skipped with a warning. Needs numpy, scipy,
 soundfile, soxr (the bench venv has them).
 
@@ -166,7 +169,37 @@ FESTIVAL_ENCODING = {"en": "latin-1", "it": "latin-1", "fi": "latin-1", "cs": "i
 APT_PACKAGES = ["flite", "festival", "espeak-ng", "festvox-kdlpc16k", "festvox-italp16k", "festvox-itapc16k",
                 "festvox-kallpc16k", "festvox-us-slt-hts", "festvox-czech-dita", "festvox-czech-krb",
                 "festvox-czech-machac", "festvox-czech-ph", "festvox-suopuhe-lj", "festvox-suopuhe-mv", "festvox-ru",
-                "festvox-ca-ona-hts", "festvox-hi-nsk"]
+                "festvox-ca-ona-hts", "festvox-hi-nsk", "codec2-examples"]
+
+# Real people: recordings of human speech that Debian ships as codec2's test material (package
+# codec2-examples, LGPL-2.1, David Rowe; 8 kHz 16-bit mono, under CODEC2_DIR). TTS voices share a
+# prosody model per language; these do not, so privacy_trained.py tests its attacker on them too and
+# measures rho F0 on them. person -> note, the (file, start s, end s) pieces of that person's speech,
+# and whether there is enough of it (>= 4 s) for two utterances to verify against each other. hts.raw
+# holds four 6 s sentences of two people (hts1 and hts2 are its first two); big_dog is probably the
+# hts male (cosine 0.79), so it is only measured for quality. Left out: ve9qrp_10s (a piece of ve9qrp),
+# f2400/m2400 (codec output), david4 and vk2tpm_004 (pYIN finds no voice), modem and sine files.
+CODEC2_DIR = Path("/usr/share/codec2")
+REAL_SEGMENT_S = 4.0  # longest utterance cut from one person's speech
+REAL: dict[str, dict] = {
+    "hts-m": dict(note="US male (codec2 hts1, hts3)", pieces=[("raw/hts.raw", 0, 6), ("raw/hts.raw", 12, 18)],
+                  verify=True),
+    "hts-f": dict(note="US female (codec2 hts2, hts4)", pieces=[("raw/hts.raw", 6, 12), ("raw/hts.raw", 18, 24)],
+                  verify=True),
+    "ve9qrp": dict(note="male radio amateur, over the air (codec2 ve9qrp)", pieces=[("raw/ve9qrp.raw", 10, 30)],
+                   verify=True),
+    "vk5qi": dict(note="Australian male (codec2 vk5qi)", pieces=[("raw/vk5qi.raw", 0, None)], verify=True),
+    "cq_ref": dict(note="male calling CQ (codec2 cq_ref)", pieces=[("raw/cq_ref.raw", 0, None)], verify=True),
+    "g3plx": dict(note="British male (codec2 g3plx)", pieces=[("raw/g3plx.raw", 0, None)], verify=True),
+    "kristoff": dict(note="male, low voice (codec2 kristoff)", pieces=[("raw/kristoff.raw", 0, None)], verify=True),
+    "mmt1": dict(note="male (codec2 mmt1)", pieces=[("raw/mmt1.raw", 0, None)], verify=True),
+    "forig": dict(note="female (codec2 forig)", pieces=[("raw/forig.raw", 0, None)], verify=False),
+    "morig": dict(note="male (codec2 morig)", pieces=[("raw/morig.raw", 0, None)], verify=False),
+    "cross": dict(note="male (codec2 cross)", pieces=[("raw/cross.raw", 0, None)], verify=False),
+    "big_dog": dict(note="male, probably hts-m (codec2 big_dog)", pieces=[("raw/big_dog.raw", 0, None)],
+                    verify=False),
+}
+DEFAULT_REAL_OUT = HERE / ".cache" / "voices-real"
 
 
 def sentences_for(lang: str) -> list[str]:
@@ -238,6 +271,67 @@ def telephone(y: np.ndarray, sr: int) -> np.ndarray:
     return y.astype(np.float32)
 
 
+def _read_raw(path: Path, start_s: float, end_s: float | None) -> np.ndarray:
+    """A piece of a codec2 test file: 16-bit little-endian mono at 8 kHz (.raw), or a wav."""
+    if path.suffix == ".raw":
+        y = np.fromfile(path, dtype="<i2").astype(np.float64) / 32768.0
+    else:
+        y, sr = sf.read(path, dtype="float64")
+        if sr != SR:
+            raise ValueError(f"{path}: {sr} Hz, expected {SR}")
+    return y[int(start_s * SR): None if end_s is None else int(end_s * SR)]
+
+
+def _split_quiet(y: np.ndarray, parts: int) -> list[np.ndarray]:
+    """Cut ``y`` into ``parts`` pieces at the quietest 20 ms near each equal split (within +-15 %)."""
+    n, w = len(y), SR // 50
+    e = np.convolve(y ** 2, np.ones(w), "same")
+    cuts = [0]
+    for k in range(1, parts):
+        c, r = k * n // parts, int(0.15 * n / parts)
+        cuts.append(c - r + int(np.argmin(e[c - r:c + r])))
+    return [y[a:b] for a, b in zip(cuts, cuts[1:] + [n])]
+
+
+def make_real(out: Path = DEFAULT_REAL_OUT, *, source: Path = CODEC2_DIR, force: bool = False,
+              verbose: bool = True) -> dict | None:
+    """Real people's utterances (REAL) through the same telephone channel; None if codec2-examples is missing.
+
+    A person marked ``verify`` gets two utterances (their speech cut in two at a pause, each at most
+    REAL_SEGMENT_S long); the others one. Output ``out/<person>/<nn>.wav`` + ``manifest.json``.
+    """
+    if not all((source / f).exists() for r in REAL.values() for f, _a, _b in r["pieces"]):
+        if verbose:
+            print(f"[make_voices] no real voices: codec2-examples is not installed ({source})", file=sys.stderr)
+        return None
+    h = hashlib.sha256(json.dumps([REAL, REAL_SEGMENT_S, SR, "tel-v2"], sort_keys=True).encode()).hexdigest()[:16]
+    man_path = out / "manifest.json"
+    if not force and man_path.exists():
+        man = json.loads(man_path.read_text())
+        if man.get("spec") == h and all((out / u["file"]).exists() for u in man["utterances"]):
+            return man
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    utts = []
+    for person, r in REAL.items():
+        pieces = [_read_raw(source / f, a, b) for f, a, b in r["pieces"]]
+        y = np.concatenate(pieces)
+        segs = _split_quiet(y, 2) if r["verify"] else [y]
+        (out / person).mkdir()
+        for i, seg in enumerate(segs):
+            seg = telephone(seg[: int(REAL_SEGMENT_S * SR)] if r["verify"] else seg, SR)
+            rel = f"{person}/{i:02d}.wav"
+            sf.write(out / rel, seg, SR, subtype="PCM_16")
+            utts.append(dict(speaker=person, index=i, file=rel, seconds=round(len(seg) / SR, 2)))
+    man = dict(spec=h, sr=SR, source="codec2-examples (Debian), LGPL-2.1, David Rowe",
+               speakers={p: dict(note=r["note"], verify=r["verify"]) for p, r in REAL.items()}, utterances=utts)
+    man_path.write_text(json.dumps(man, indent=1))
+    if verbose:
+        print(f"[make_voices] real voices: {len(REAL)} people, {len(utts)} utterances in {out}", file=sys.stderr)
+    return man
+
+
 def make(out: Path, force: bool = False, verbose: bool = True) -> dict:
     man_path = out / "manifest.json"
     h = spec_hash()
@@ -286,6 +380,7 @@ def main(argv=None) -> int:
             print(f"{name:20s} {'ok' if ok else 'MISSING':8s} {spk['note']}")
         return 0
     man = make(a.out, force=a.force)
+    make_real(a.out.parent / DEFAULT_REAL_OUT.name, force=a.force)
     n = len(man["utterances"])
     secs = sum(u["seconds"] for u in man["utterances"])
     print(f"{len(man['speakers'])} speakers, {n} utterances, {secs:.0f} s of 8 kHz audio in {a.out}")

@@ -81,7 +81,7 @@ def claim(method: str, version: str | None, *, path: Path | None = None, running
         return out
     figures = {k: m[k] for k in ("eer", "rho_f0", "wer", "trained_eer", "trained_attacker", "eer_over_key_sets",
                                  "trained_eer_ci95", "trained_linkability", "trained_tpr_at_1pct_fpr",
-                                 "trained_people", "linking_eer", "quality") if k in m}
+                                 "trained_people", "trained_real", "linking_eer", "quality") if k in m}
     figures.update({k: entry[k] for k in ("measured_at", "voices", "attacker") if k in entry})
     eer = m.get("eer") or {}
     parts = []
@@ -91,6 +91,9 @@ def claim(method: str, version: str | None, *, path: Path | None = None, running
                 f"better) tells speakers apart at {_pct(m['trained_eer'])} equal error rate")
         if "trained_linkability" in m:
             text += f" (linkability {m['trained_linkability']:.2f} on a scale of 0 to 1)"
+        real = m.get("trained_real") or {}
+        if real.get("eer") is not None and real.get("people"):
+            text += f", and at {_pct(real['eer'])} on recordings of {real['people']} real people"
         parts.append(text)
     links = m.get("linking_eer") or {}
     if links.get("per-caller") is not None and links.get("per-clip") is not None:

@@ -42,6 +42,20 @@ def test_a_trained_attacker_and_linking_are_stated_in_plain_words(tmp_path):
     assert c["figures"]["linking_eer"]["per-clip"] == 0.174
 
 
+@pytest.mark.parametrize("real, said", [
+    ({"people": 8, "eer": 0.214}, "linkability 0.52 on a scale of 0 to 1), and at 21 % on recordings of 8 real people;"),
+    ({"people": 0, "eer": 0.214}, "linkability 0.52 on a scale of 0 to 1);"),  # no people: no figure
+    ({"people": 8}, "linkability 0.52 on a scale of 0 to 1);"),                # no figure: nothing said
+])
+def test_the_trained_attacker_on_real_people_is_stated_only_with_its_figure(tmp_path, real, said):
+    strong = dict(ENTRY["methods"]["strong"], trained_eer=0.201, trained_people=16, trained_linkability=0.52,
+                  trained_real=real)
+    path = _file(tmp_path, {measured.source_hash(): dict(ENTRY, methods={"strong": strong})})
+    c = measured.claim("strong", METHODS["strong"], path=path)
+    assert said in c["statement"]
+    assert c["figures"]["trained_real"] == real
+
+
 @pytest.mark.parametrize("entries, version", [
     ({}, METHODS["strong"]),                                   # nothing recorded
     ({"0123456789ab": ENTRY}, METHODS["strong"]),              # recorded for another source
