@@ -111,7 +111,7 @@ def memory(tmp: Path) -> dict:
 def scale(tmp: Path, n: int) -> dict:
     from clipkit import db as dbmod
     from clipkit import library
-    from clipkit.home import init_home
+    from clipkit.initialize import init_home
 
     src = tmp / "calls"
     src.mkdir()

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from clipkit import audio, library  # noqa: E402
 from clipkit import db as dbmod  # noqa: E402
-from clipkit.home import init_home  # noqa: E402
+from clipkit.initialize import init_home  # noqa: E402
 
 WORDS = ("angry caller billing refund roaming elderly confused router modem password invoice card payment "
          "cancel contract upgrade outage complaint escalation manager loyal churn discount delay delivery").split()

@@ -39,7 +39,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from . import (analysis, audio, auditlog, coaching, consent, erasure, export, jobs, library, logtext, merge, notes,
-               parties, playlists, pseudovoices, rendering, requests, retention, users)
+               parties, playlists, pseudovoices, rendering, requests, retention, users, withdrawal)
 from .db import connect, transaction
 from .errors import BadInput, Forbidden, NotFound, PolicyRefusal
 from .home import Home
@@ -487,9 +487,9 @@ def approve(db: Database, home: Home, user: User, clip_id: int) -> dict:
 
 
 def clip_withdrawal(db: Database, user: User, clip_id: int) -> dict | None:
-    """When, by whom and why a clip was last withdrawn, or None (see :func:`clipkit.export.last_withdrawal`)."""
+    """When, by whom and why a clip was last withdrawn, or None (see :func:`clipkit.withdrawal.last_withdrawal`)."""
     require(db, user, "clips.browse")
-    return export.last_withdrawal(db, clip_id)
+    return withdrawal.last_withdrawal(db, clip_id)
 
 
 def approval_reasons(db: Database, home: Home, user: User, clip_id: int) -> list[dict]:
@@ -809,13 +809,13 @@ def _package_index(db: Database, row: dict) -> dict[str, bytes]:
 def recalls(db: Database, user: User) -> list[dict]:
     """Earlier exports holding clips withdrawn since: the files to ask recipients to delete."""
     require(db, user, "recall")
-    return export.recalls(db)
+    return withdrawal.recalls(db)
 
 
 def mark_recall_done(db: Database, user: User, export_id: str, *, note: str | None = None) -> dict:
-    """The recipient confirmed deleting an export's recalled files (see :func:`clipkit.export.mark_recall_done`)."""
+    """The recipient confirmed deleting an export's recalled files (see :func:`clipkit.withdrawal.mark_recall_done`)."""
     user = require(db, user, "recall")
-    return export.mark_recall_done(db, export_id, actor=user.name, note=note)
+    return withdrawal.mark_recall_done(db, export_id, actor=user.name, note=note)
 
 
 def withdraw_clips(
@@ -830,12 +830,12 @@ def withdraw_clips(
         keep-until dates in the same transaction.
     """
     user = require(db, user, "recall")
-    return export.withdraw_clips(db, list(clip_ids), actor=user.name, reason=reason, home=home)
+    return withdrawal.withdraw_clips(db, list(clip_ids), actor=user.name, reason=reason, home=home)
 
 
 def exports_containing(db: Database, user: User, clip_ids: Sequence[int]) -> list[dict]:
     require(db, user, "log")
-    return export.exports_containing(db, list(clip_ids))
+    return withdrawal.exports_containing(db, list(clip_ids))
 
 
 # ---------------------------------------------------------------- the log

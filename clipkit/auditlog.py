@@ -42,6 +42,7 @@ from sqlite_utils.migrations import Migrations
 from . import logtext
 from .db import now_iso, transaction, utc_iso
 from .errors import BadInput
+from .home import log_key  # noqa: F401  (the chain key; derived where the installation key is read)
 
 GENESIS = "0" * 64
 
@@ -86,11 +87,6 @@ def m002_keyed_chain(db: Database) -> None:
 
 
 KEYED = "hmac-sha256"
-
-
-def log_key(secret: bytes) -> bytes:
-    """The key the chain is made with, derived from the installation key (never stored)."""
-    return hmac.new(secret, b"clipkit audit log chain v1", hashlib.sha256).digest()
 
 
 def canonical(obj) -> str:

@@ -197,7 +197,7 @@ def cli():
 @_run(lambda p: f"{'Created' if p['created'] else 'Already exists:'} data home {p['home']}")
 def init():
     """Create a data home with its secret key (the only command that does)."""
-    from .home import init_home
+    from .initialize import init_home
 
     home, created = init_home(_opts().get("home"))
     return {"home": str(home.root), "created": created}
@@ -310,7 +310,7 @@ def _recordings_human(p: dict) -> str:
 @_run(_recordings_human)
 def recordings(sort, agent, min_difficulty, moment, limit, offset):
     """List imported recordings, with their difficulty once analysed."""
-    from . import analysis, retention
+    from . import analysis, library
 
     home = _home()
     with _db(home) as db:
@@ -319,7 +319,7 @@ def recordings(sort, agent, min_difficulty, moment, limit, offset):
         for r in rows:
             # the date as purge will judge it: a clip withdrawn since (a recall) no longer keeps
             # the recording for training, so the stored date may be longer than what applies now
-            r["retention_until"] = retention.compute(db, home, r)
+            r["retention_until"] = library.retention_due(db, home, r)
     keep = ("id", "sha256", "duration_s", "sr", "channels", "format", "channel_map", "recorded_at", "basis",
             "retention_until", "hold_reason", "clip_count", "imported_at", "difficulty", "reasons", "signals")
     return {"recordings": [{k: r[k] for k in keep} for r in rows], "total": total}
@@ -1504,11 +1504,11 @@ def recalls_group(ctx):
 
 @_run(_recalls_human)
 def _recalls_list():
-    from . import export
+    from . import withdrawal
 
     home = _home()
     with _db(home) as db:
-        return {"recalls": export.recalls(db)}
+        return {"recalls": withdrawal.recalls(db)}
 
 
 @recalls_group.command(name="done")
@@ -1519,11 +1519,11 @@ def _recalls_list():
 @_run(lambda p: f"Recall of {p['export_id']} marked done ({p['files']} file(s) confirmed deleted)")
 def recalls_done(export_id, note, actor):
     """Record that the recipient of an export confirmed deleting its recalled files."""
-    from . import export
+    from . import withdrawal
 
     home = _home()
     with _db(home) as db:
-        return export.mark_recall_done(db, export_id, actor=actor or _default_actor(), note=note)
+        return withdrawal.mark_recall_done(db, export_id, actor=actor or _default_actor(), note=note)
 
 
 def main() -> None:

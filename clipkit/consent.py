@@ -27,7 +27,7 @@ from __future__ import annotations
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from . import auditlog, parties
+from . import auditlog, parties, withdrawal
 from .db import now_iso, transaction, utc_iso
 from .errors import BadInput, NotFound
 from .home import Home
@@ -232,7 +232,7 @@ def record(
     In one transaction: the event, the status projection, the log entry and
     (for ``consent_withdrawn`` / ``objection_made`` on ``training``) the
     recall of every clip the party is heard in
-    (:func:`clipkit.export.recall_party`). A recall happens when the event is
+    (:func:`clipkit.withdrawal.recall_party`). A recall happens when the event is
     recorded, even if it takes effect later: we never keep publishing a voice
     after being told to stop.
 
@@ -297,9 +297,7 @@ def record(
         )
         recall = None
         if purpose == "training" and event in STOPPING_EVENTS:
-            from . import export  # export imports this module; resolve at call time
-
-            recall = export.recall_party(db, party_ref, actor=actor.strip(), reason=event, home=home)
+            recall = withdrawal.recall_party(db, party_ref, actor=actor.strip(), reason=event, home=home)
     out = {"seq": seq, **row}
     rec, sec = out.pop("evidence_recording_id"), out.pop("evidence_s")
     out["evidence"] = None if rec is None else {"recording_id": rec, "seconds": sec}

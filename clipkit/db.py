@@ -59,9 +59,7 @@ def connect(home: "Home | None" = None, *, path: str | None = None, migrate: boo
     database = Database(conn)
     if home is not None:
         # the log's chain key; on the object, so every append and verify has it without a home argument
-        from .auditlog import log_key
-
-        database.log_key = log_key(home.secret())
+        database.log_key = home.log_key()
     try:
         if target != ":memory:":
             database.execute("PRAGMA journal_mode=WAL")

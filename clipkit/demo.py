@@ -20,7 +20,7 @@ from pathlib import Path
 from . import analysis, coaching, consent, export, library, rendering, users
 from . import db as dbmod
 from .errors import ClipkitError
-from .home import init_home
+from .initialize import init_home
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_audio"
 ACTOR = "demo-manager"

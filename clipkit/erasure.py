@@ -4,7 +4,7 @@ Order of work, each step safe to repeat:
 
 1. finish any deletion a crash interrupted (:func:`clipkit.retention.finish_pending`);
 2. write an ``erasure_jobs`` row (party ref, request, exports to recall);
-3. :func:`clipkit.export.recall_party` withdraws every clip the person is
+3. :func:`clipkit.withdrawal.recall_party` withdraws every clip the person is
    heard in and returns the earlier exports whose recipients must be asked
    to delete; they are kept in the job row so a rerun still reports them;
 4. :func:`clipkit.retention.delete_recordings` deletes every recording the
@@ -37,7 +37,7 @@ import json
 
 from sqlite_utils import Database
 
-from . import auditlog, coaching, consent, copies, export, notes, parties, requests, retention, store, users
+from . import auditlog, coaching, consent, copies, notes, parties, requests, retention, store, users, withdrawal
 from .db import now_iso, transaction
 from .errors import BadInput, NotFound
 from .home import Home
@@ -100,8 +100,8 @@ def _recall(db: Database, home: Home, party_ref: str, clip_ids: list[int], *, ac
     earlier (an objection) may still sit at a recipient.
     """
     # home: a held recording stays, and without training clips its keep-until date shortens now
-    export.recall_party(db, party_ref, actor=actor, reason="erasure", home=home)
-    return requests._jsonable(export.exports_containing(db, clip_ids))
+    withdrawal.recall_party(db, party_ref, actor=actor, reason="erasure", home=home)
+    return requests._jsonable(withdrawal.exports_containing(db, clip_ids))
 
 
 def _merge_exports(old: list[dict], new: list[dict]) -> list[dict]:

@@ -8,7 +8,8 @@ Layout::
       secret.key      per-installation key, mode 0600, never committed
       config.json     settings (default legal basis, phone region, limits, retention)
 
-Only :func:`init_home` creates a home or a key. Everything else opens an
+Only :func:`clipkit.initialize.init_home` (through :func:`create_files`)
+creates a home or a key. Everything else opens an
 existing home and fails with :class:`HomeMissing` / :class:`KeyFileError`, so
 a cron job started in the wrong folder can never mint a new key (which would
 change every anonymized voice and every pseudonym).
@@ -16,6 +17,8 @@ change every anonymized voice and every pseudonym).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -55,7 +58,7 @@ LEGAL_BASES = ("contract", "legitimate_interest", "consent")
 
 @dataclass
 class Home:
-    """An existing data home. Create one with :func:`init_home`, open with :func:`open_home`."""
+    """An existing data home. Create one with :func:`clipkit.initialize.init_home`, open with :func:`open_home`."""
 
     root: Path
     config: dict = field(default_factory=dict)
@@ -122,6 +125,10 @@ class Home:
         if len(key) != 32:
             raise KeyFileError(f"the key file {path} is malformed (expected 64 hex digits)")
         return key
+
+    def log_key(self) -> bytes:
+        """The audit log's chain key (:func:`log_key` of this installation's secret)."""
+        return log_key(self.secret())
 
     def relative(self, path: Path) -> str:
         return str(Path(path).resolve().relative_to(self.root.resolve()))
@@ -197,7 +204,7 @@ PRIVATE_UMASK = 0o077
 def private_umask() -> None:
     """Make every file and folder this process creates owner-only. The one place the umask is set.
 
-    Called by :func:`init_home` and :func:`open_home`, so every command and the
+    Called by :func:`create_files` and :func:`open_home`, so every command and the
     app create owner-only files from then on: the database and the key alone
     are enough to test phone numbers against the pseudonyms.
     """
@@ -254,13 +261,18 @@ def write_atomic(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def init_home(home: str | os.PathLike | None = None, *, config: dict | None = None) -> tuple[Home, bool]:
-    """Create a data home (folder, key, settings, database) if it does not exist.
+def log_key(secret: bytes) -> bytes:
+    """The key the audit log's chain is made with, derived from the installation key (never stored)."""
+    return hmac.new(secret, b"clipkit audit log chain v1", hashlib.sha256).digest()
 
-    Returns ``(home, created)``. An existing home is opened, never re-keyed.
+
+def create_files(home: str | os.PathLike | None = None, *, config: dict | None = None) -> tuple[Home, bool]:
+    """A data home's folders, key and settings, made where missing; the database is the caller's.
+
+    Returns ``(home, created)``, created = there was no database yet. A
+    database without its key is refused (:class:`KeyFileError`), never re-keyed.
+    Use :func:`clipkit.initialize.init_home`, which also creates the database.
     """
-    from . import db as dbmod
-
     private_umask()
     root = resolve_home_path(home)
     created = not (root / DB_NAME).exists()
@@ -292,6 +304,4 @@ def init_home(home: str | os.PathLike | None = None, *, config: dict | None = No
         write_atomic(config_path, (json.dumps(merged, indent=2) + "\n").encode())
     h = Home(root=root, config=_load_config(root))
     h.secret()
-    database = dbmod.connect(h)
-    database.close()
     return h, created

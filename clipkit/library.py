@@ -520,7 +520,7 @@ def create_clip(
         ).last_pk
         db["clip_tags"].insert_all([{"clip_id": clip_id, "tag": t} for t in norm_tags])
         auditlog.append(db, kind="clip.create", actor=author, data={"clip": clip_id, "recording": recording_id})
-        _refresh_retention(db, home, recording_id)
+        refresh_retention(db, home, recording_id)
     return clip_id
 
 
@@ -581,16 +581,39 @@ def delete_clip(db: Database, home: Home, clip_id: int, *, actor: str = "cli") -
     with transaction(db):
         db.execute("DELETE FROM clips WHERE id = ?", [clip_id])
         auditlog.append(db, kind="clip.delete", actor=actor, data={"clip": clip_id})
-        _refresh_retention(db, home, recording_id)
+        refresh_retention(db, home, recording_id)
     for f in files:
         f.unlink(missing_ok=True)
 
 
-def _refresh_retention(db: Database, home: Home, recording_id: int) -> None:
-    # training clips extend how long the recording is kept; imported late to avoid a cycle
-    from . import retention
+def retention_purposes(db: Database, recording: dict) -> list[str]:
+    """The purposes a recording is kept for: always ``quality``, ``training`` while a clip uses it."""
+    out = ["quality"]
+    in_use = db.execute(
+        "SELECT count(*) FROM clips WHERE recording_id = ? AND status != 'withdrawn'", [recording["id"]]
+    ).fetchone()[0]
+    if in_use:
+        out.append("training")
+    return out
 
-    retention.refresh(db, home, recording_id)
+
+def retention_due(db: Database, home: Home, recording: dict) -> str:
+    """The keep-until date a recording should have now (ISO, in the call's own offset)."""
+    return retention_date(recording["recorded_at"], home=home, purposes=tuple(retention_purposes(db, recording)))
+
+
+def refresh_retention(db: Database, home: Home, recording_id: int) -> str:
+    """Recompute and store one recording's ``retention_until``; returns it.
+
+    Called when its clips change (:func:`create_clip`, :func:`delete_clip`,
+    withdrawals), inside their transaction, so the date changes with them.
+    """
+    recording = get_recording(db, recording_id)
+    until = retention_due(db, home, recording)
+    if until != recording["retention_until"]:
+        with transaction(db):
+            db.execute("UPDATE recordings SET retention_until = ? WHERE id = ?", [until, recording_id])
+    return until
 
 
 def fts_query(text: str) -> str | None:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from sqlite_utils import Database
 
-from . import auditlog, consent, export, notes, parties
+from . import auditlog, consent, notes, parties, withdrawal
 from .db import now_iso, transaction
 from .errors import BadInput, NotFound
 from .home import Home
@@ -128,7 +128,7 @@ def merge(db: Database, home: Home, *, into_ref: str, from_ref: str, reason: str
         training = status["training"]
         recall = None
         if training["objection"] == "active" or training["consent"] == "withdrawn":
-            recall = export.recall_party(db, a, actor=actor, reason="party_merge", home=home)
+            recall = withdrawal.recall_party(db, a, actor=actor, reason="party_merge", home=home)
     return {"party": a, "merged": b, "label": work["into"]["label"], "recordings": work["recordings"],
             "events": copied, "requests": work["requests"],
             "status": {p: {k: v for k, v in s.items()} for p, s in status.items()}, "recall": recall}

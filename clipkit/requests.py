@@ -34,7 +34,7 @@ import soundfile as sf
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from . import auditlog, coaching, consent, export, library, parties, retention
+from . import auditlog, coaching, consent, library, parties, withdrawal
 from .audio import ChannelMap
 from .db import now_iso, transaction
 from .errors import BadInput, NotFound, PolicyRefusal
@@ -437,7 +437,7 @@ def exports_by_clip(db: Database, clip_ids: list[int]) -> tuple[dict[int, list[d
     """For each clip, the exports it went out in (time, recipient); and all those exports."""
     if not clip_ids:
         return {}, []
-    found = _jsonable(export.exports_containing(db, clip_ids))
+    found = _jsonable(withdrawal.exports_containing(db, clip_ids))
     per_clip: dict[int, list[dict]] = {}
     for e in found:
         for cid in e["clip_ids"]:
@@ -478,7 +478,8 @@ def gather(db: Database, home: Home, party: dict) -> dict:
             "legal_basis": rec["basis"], "notice_heard": rec["notice"],
             # computed now, like the purposes: a clip withdrawn since the stored date was set
             # shortens it (purge stores it), and the person must see one consistent answer
-            "purposes": retention.purposes(db, rec), "retention_until": retention.compute(db, home, rec),
+            "purposes": library.retention_purposes(db, rec),
+            "retention_until": library.retention_due(db, home, rec),
             "legal_hold": bool(rec["hold_reason"]), "hold_reason": rec["hold_reason"],
             "clips": len(rec_clips),
         })

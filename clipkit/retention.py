@@ -3,7 +3,8 @@
 A recording's ``retention_until`` is the latest date over the purposes it
 serves (``home.config["retention_days"]``): every recording is kept for
 ``quality``; one with a clip still in use (not withdrawn) also for
-``training``. The date is recomputed when clips are added or removed, and
+``training``. The date (:func:`clipkit.library.retention_due`) is recomputed when clips are added
+or removed, and
 :func:`purge` recomputes every date before it deletes, so a clip withdrawn
 elsewhere, or a shortened rule in ``config.json``, takes effect at the next
 purge. A recording on legal hold (``hold_reason`` set) is never deleted.
@@ -74,36 +75,6 @@ def m002_scrub_pending(db: Database) -> None:
 
 
 # ---------------------------------------------------------------- dates
-
-
-def purposes(db: Database, recording: dict) -> list[str]:
-    """The purposes a recording is kept for: always ``quality``, ``training`` while a clip uses it."""
-    out = ["quality"]
-    in_use = db.execute(
-        "SELECT count(*) FROM clips WHERE recording_id = ? AND status != 'withdrawn'", [recording["id"]]
-    ).fetchone()[0]
-    if in_use:
-        out.append("training")
-    return out
-
-
-def compute(db: Database, home: Home, recording: dict) -> str:
-    """The keep-until date a recording should have now (ISO, in the call's own offset)."""
-    return library.retention_date(recording["recorded_at"], home=home, purposes=tuple(purposes(db, recording)))
-
-
-def refresh(db: Database, home: Home, recording_id: int) -> str:
-    """Recompute and store one recording's ``retention_until``; returns it.
-
-    Called by :func:`clipkit.library.create_clip` and ``delete_clip`` inside
-    their transaction, so the date changes together with the clips.
-    """
-    recording = library.get_recording(db, recording_id)
-    until = compute(db, home, recording)
-    if until != recording["retention_until"]:
-        with transaction(db):
-            db.execute("UPDATE recordings SET retention_until = ? WHERE id = ?", [until, recording_id])
-    return until
 
 
 def _parse_now(now: str | datetime | None) -> datetime:
@@ -385,7 +356,7 @@ def purge(db: Database, home: Home, *, now: str | datetime | None = None, dry_ru
     due, held = [], []
     updates = []
     for rec in db.query("SELECT id, recorded_at, retention_until, hold_reason FROM recordings ORDER BY id"):
-        until = compute(db, home, rec)
+        until = library.retention_due(db, home, rec)
         if until != rec["retention_until"]:
             updates.append((until, rec["id"]))
         # compared as times, not text: dates carry the call's own UTC offset

@@ -20,7 +20,7 @@ from clipkit import db as dbmod
 from clipkit import library, rendering, retention
 from clipkit.cli import cli
 from clipkit.db import now_iso, transaction
-from clipkit.home import init_home
+from clipkit.initialize import init_home
 
 
 def voice(seconds: float, *, sr: int = 8000, f0: float = 120.0, seed: int = 0) -> np.ndarray:

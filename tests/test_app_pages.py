@@ -896,10 +896,10 @@ def test_four_eyes_shows_why_the_author_cannot_approve(app_home):
 
 def test_compliance_marks_a_recall_done_and_it_leaves_the_banner(app_home, tmp_path):
     db, home, aid = app_home["db"], app_home["home"], app_home["approved"]
-    from clipkit import export
+    from clipkit import export, withdrawal
 
     res = export.export_clips(db, home, [aid], to=tmp_path / "out", actor="trainer", recipient="Vendor")
-    export.withdraw_clips(db, [aid], actor="compliance", reason="manual", home=home)
+    withdrawal.withdraw_clips(db, [aid], actor="compliance", reason="manual", home=home)
     at = ok(app("compliance"))
     ok(at.switch_page("app_pages/compliance_log.py").run())
     assert any("ask the recipients" in w.value for w in at.warning)

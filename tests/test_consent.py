@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from click.testing import CliRunner
 
-from clipkit import auditlog, consent, export, library, parties
+from clipkit import auditlog, consent, export, library, parties, withdrawal
 from clipkit.cli import cli
 from clipkit.db import now_iso, transaction, utc_iso
 from clipkit.errors import BadInput, NotFound
@@ -244,7 +244,7 @@ def test_a_failing_recall_rolls_back_the_event(db, home, caller_ref, clip, monke
     def boom(*a, **k):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(export, "recall_party", boom)
+    monkeypatch.setattr(withdrawal, "recall_party", boom)
     before = auditlog.head(db)
     with pytest.raises(RuntimeError):
         rec(db, home, caller_ref, "objection_made")

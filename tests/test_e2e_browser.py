@@ -361,9 +361,10 @@ def test_manager_cuts_and_approves_then_trainer_hears_only_the_rendering(server,
             page.get_by_text(re.compile(r"Intact: all \d+ entries")).wait_for()
             # a recall: the clip went out in an export and is withdrawn; the recipient confirms deletion
             from clipkit import export as _export
+            from clipkit import withdrawal as _withdrawal
 
             sent = _export.export_clips(db, home, [cid], to=tmp_path / "sent", actor="trainer-cli", recipient="Vendor")
-            _export.withdraw_clips(db, [cid], actor="compliance", reason="manual", home=home)
+            _withdrawal.withdraw_clips(db, [cid], actor="compliance", reason="manual", home=home)
             page.reload()
             settle(page)
             page.get_by_text(re.compile(r"ask the recipients to delete")).wait_for()

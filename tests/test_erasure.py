@@ -266,7 +266,7 @@ def test_legal_hold_keeps_that_recording_and_the_party_until_released(db, home, 
     assert library.recording_path(home, library.get_recording(db, held)).exists()
     assert {c["status"] for c in library.list_clips(db, recording_id=held)[0]} == {"withdrawn"}
     kept = library.get_recording(db, held)  # no training clip left: the quality date applies at once
-    assert kept["retention_until"] == retention.compute(db, home, kept) and kept["retention_until"].startswith("2026-05-31")
+    assert kept["retention_until"] == library.retention_due(db, home, kept) and kept["retention_until"].startswith("2026-05-31")
     parties.lookup(db, home.secret(), ANNA)          # still held data: the tie stays
     assert parties.is_suppressed(db, home.secret(), ANNA)
     assert requests.get(db, req["id"])["status"] != "closed" and requests.get(db, req["id"])["note"] == "N"
@@ -406,7 +406,7 @@ def test_free_text_naming_the_person_is_gone_after_erasure(db, home, world, tmp_
 
 def test_erasure_and_purge_reach_exports_and_bundles_wherever_clipkit_wrote_them(db, home, world, tmp_path):
     """Copies outside the store — the app's exports/ and bundles/ in the home, a CLI export elsewhere."""
-    from clipkit import export
+    from clipkit import export, withdrawal
 
     anna_clip, bob_clip = world["clips"]["anna"][0], world["clips"]["bob"][0]
     db.execute("UPDATE clips SET status = 'approved' WHERE id IN (?, ?)", [anna_clip, bob_clip])
@@ -429,7 +429,7 @@ def test_erasure_and_purge_reach_exports_and_bundles_wherever_clipkit_wrote_them
     assert_nothing_of_anna_left(home, world)
     # the records stay (for recall: the recipients' copies are beyond reach), marked as deleted here
     assert db.execute("SELECT count(*) FROM export_items WHERE erased_at IS NOT NULL").fetchone()[0] == 2
-    assert {r["export_id"] for r in export.recalls(db)} == {outside["export_id"], inside["export_id"]}
+    assert {r["export_id"] for r in withdrawal.recalls(db)} == {outside["export_id"], inside["export_id"]}
     # purge reaches Bob's copies once his call is past retention
     res = retention.purge(db, home, now="2099-01-01T00:00:00+00:00", actor="o")
     assert res["deleted"] and not bob_file.exists() and not Path(bob_bundle["path"]).exists()

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from clipkit import auditlog, consent, export, library, policy, rendering
+from clipkit import auditlog, consent, export, library, policy, rendering, withdrawal
 from clipkit.db import now_iso, transaction
 from clipkit.errors import BadInput, ClipkitError, NotFound
 
@@ -344,7 +344,7 @@ def test_failure_mid_copy_leaves_nothing_and_logs_failed(db, home, ready, record
     assert kinds == ["export.attempt", "export.failed"]
     (row,) = db.query("SELECT state FROM exports")
     assert row["state"] == "failed"
-    assert export.exports_containing(db, [second]) == [] and export.recalls(db) == []
+    assert withdrawal.exports_containing(db, [second]) == [] and withdrawal.recalls(db) == []
     assert auditlog.verify(db)["ok"]
 
 
@@ -423,12 +423,12 @@ def test_an_existing_export_folder_is_never_overwritten(db, home, ready, out_dir
 
 def test_objection_after_export_lists_the_export_for_recall(db, home, ready, recording, out_dir):
     res = do_export(db, home, [ready["clip"]["id"]], out_dir, recipient="vendor")
-    assert export.recalls(db) == []
+    assert withdrawal.recalls(db) == []
     out = consent.record(db, party_ref=recording["caller_ref"], purpose="training", event="objection_made",
                          actor="clerk", home=home)
     assert out["recall"] == {"party": recording["caller_ref"], "clips": [ready["clip"]["id"]],
                              "exports": [res["export_id"]]}
-    (r,) = export.recalls(db)
+    (r,) = withdrawal.recalls(db)
     assert r["export_id"] == res["export_id"] and r["recipient"] == "vendor" and r["actor"] == "manager"
     assert r["clip_ids"] == [ready["clip"]["id"]]
     (f,) = r["files"]
@@ -440,7 +440,7 @@ def test_objection_after_export_lists_the_export_for_recall(db, home, ready, rec
     consent.record(db, party_ref=recording["caller_ref"], purpose="training", event="objection_withdrawn",
                    actor="clerk", home=home)
     assert library.get_clip(db, ready["clip"]["id"])["status"] == "withdrawn"
-    assert len(export.recalls(db)) == 1
+    assert len(withdrawal.recalls(db)) == 1
     assert export.decide(db, ready["clip"]["id"]).codes == ["withdrawn"]
 
 
@@ -452,16 +452,16 @@ def test_an_export_after_reapproval_is_not_recalled(db, home, ready, recording, 
                    actor="c", home=home)
     approve(db, ready["clip"]["id"])
     second = do_export(db, home, [ready["clip"]["id"]], out_dir)
-    assert [r["export_id"] for r in export.recalls(db)] == [first["export_id"]]
-    assert [e["export_id"] for e in export.exports_containing(db, [ready["clip"]["id"]])] == [
+    assert [r["export_id"] for r in withdrawal.recalls(db)] == [first["export_id"]]
+    assert [e["export_id"] for e in withdrawal.exports_containing(db, [ready["clip"]["id"]])] == [
         first["export_id"], second["export_id"]]
 
 
 def test_recalls_survive_the_clip_being_deleted(db, home, ready, recording, out_dir):
     res = do_export(db, home, [ready["clip"]["id"]], out_dir)
-    export.recall_party(db, recording["caller_ref"], actor="dpo", reason="erasure", home=home)
+    withdrawal.recall_party(db, recording["caller_ref"], actor="dpo", reason="erasure", home=home)
     library.delete_clip(db, home, ready["clip"]["id"], actor="dpo")
-    (r,) = export.recalls(db)
+    (r,) = withdrawal.recalls(db)
     assert r["export_id"] == res["export_id"] and r["files"][0]["reason"] == "erasure"
 
 
@@ -470,9 +470,9 @@ def test_exports_containing_lists_only_the_asked_clips(db, home, ready, recordin
     fake_render(db, home, other)
     approve(db, other)
     res = do_export(db, home, [ready["clip"]["id"], other], out_dir, recipient="r")
-    (e,) = export.exports_containing(db, [other])
+    (e,) = withdrawal.exports_containing(db, [other])
     assert e["export_id"] == res["export_id"] and e["clip_ids"] == [other] and e["recipient"] == "r"
-    assert export.exports_containing(db, [12345]) == [] and export.exports_containing(db, []) == []
+    assert withdrawal.exports_containing(db, [12345]) == [] and withdrawal.exports_containing(db, []) == []
 
 
 # ---------------------------------------------------------------- CLI
@@ -545,21 +545,21 @@ def test_a_recall_marked_done_leaves_the_list_until_a_clip_is_withdrawn_again(db
     approve(db, other)
     res = do_export(db, home, [ready["clip"]["id"], other], out_dir, recipient="vendor")
     with pytest.raises(NotFound, match="no open recall"):
-        export.mark_recall_done(db, res["export_id"], actor="dpo")  # nothing to recall yet
-    export.withdraw_clips(db, [ready["clip"]["id"]], actor="dpo", reason="manual", home=home)
-    (r,) = export.recalls(db)
+        withdrawal.mark_recall_done(db, res["export_id"], actor="dpo")  # nothing to recall yet
+    withdrawal.withdraw_clips(db, [ready["clip"]["id"]], actor="dpo", reason="manual", home=home)
+    (r,) = withdrawal.recalls(db)
     assert r["clip_ids"] == [ready["clip"]["id"]]
-    out = export.mark_recall_done(db, res["export_id"], actor="dpo", note="mail from vendor, 06-12345678 said ok")
-    assert out["files"] == 1 and export.recalls(db) == []
-    (kept,) = export.recalls(db, include_done=True)
+    out = withdrawal.mark_recall_done(db, res["export_id"], actor="dpo", note="mail from vendor, 06-12345678 said ok")
+    assert out["files"] == 1 and withdrawal.recalls(db) == []
+    (kept,) = withdrawal.recalls(db, include_done=True)
     assert kept["done_at"] == out["confirmed_at"]
     entry = auditlog.entries(db, kind="export.recall_done")[0][-1]
     assert entry["data"]["export_id"] == res["export_id"] and "06-" not in str(entry["data"])  # text is a note
     with pytest.raises(NotFound):
-        export.mark_recall_done(db, res["export_id"], actor="dpo")  # confirmed already
+        withdrawal.mark_recall_done(db, res["export_id"], actor="dpo")  # confirmed already
     # the other clip of the same export is withdrawn later: the export is back, with that file only
-    export.withdraw_clips(db, [other], actor="dpo", reason="manual", home=home)
-    (r,) = export.recalls(db)
+    withdrawal.withdraw_clips(db, [other], actor="dpo", reason="manual", home=home)
+    (r,) = withdrawal.recalls(db)
     assert r["export_id"] == res["export_id"] and r["clip_ids"] == [other]
 
 

@@ -10,7 +10,8 @@ import pytest
 
 from clipkit import access, library, rendering, users
 from clipkit.errors import KeyFileError
-from clipkit.home import init_home, open_home
+from clipkit.home import open_home
+from clipkit.initialize import init_home
 
 
 def _loose(root: Path) -> list[str]:

@@ -56,7 +56,7 @@ def test_same_key_same_bytes_other_key_other_voice(db, home, clip, tmp_path, mak
     render(db, home, clip["id"])
     a = (home.root / rendering.current_rendering(db, library.get_clip(db, clip["id"]))["path"]).read_bytes()
     # a second installation with the SAME key file renders the same bytes
-    from clipkit.home import init_home
+    from clipkit.initialize import init_home
 
     twin, _ = init_home(tmp_path / "twin")
     shutil.copy(home.key_path, twin.key_path)
@@ -159,7 +159,8 @@ def test_four_eyes_approval_needs_a_second_manager(db, home, clip):
 def test_four_eyes_setting_must_be_true_or_false(tmp_path, value):
     import json
 
-    from clipkit.home import init_home, open_home
+    from clipkit.home import open_home
+    from clipkit.initialize import init_home
 
     h = init_home(tmp_path / "h")[0]
     (h.root / "config.json").write_text(json.dumps({**h.config, "four_eyes_approval": value}))

@@ -41,7 +41,7 @@ def test_quality_at_import_training_while_a_clip_uses_it(db, home, make_audio):
     assert library.get_recording(db, rid)["retention_until"] == "2026-04-10T09:00:00+01:00"  # +90 days
     cid = library.create_clip(db, home, rid, start_s=1, end_s=3, title="t", author="m")
     assert library.get_recording(db, rid)["retention_until"] == "2028-01-10T09:00:00+01:00"  # +730 days
-    assert retention.purposes(db, library.get_recording(db, rid)) == ["quality", "training"]
+    assert library.retention_purposes(db, library.get_recording(db, rid)) == ["quality", "training"]
     library.delete_clip(db, home, cid, actor="m")
     assert library.get_recording(db, rid)["retention_until"] == "2026-04-10T09:00:00+01:00"
 
@@ -61,7 +61,7 @@ def test_withdrawn_clips_no_longer_extend_retention_and_purge_recomputes(db, hom
 def test_rules_come_from_config(db, home, make_audio, days, expected):
     rid = imported(db, home, make_audio)
     home.config["retention_days"] = days
-    assert retention.refresh(db, home, rid).startswith(expected)
+    assert library.refresh_retention(db, home, rid).startswith(expected)
 
 
 def test_a_call_time_whose_retention_date_overflows_is_bad_input_and_leaves_nothing(db, home, make_audio, cli_run):
@@ -113,13 +113,13 @@ def test_recordings_shows_the_date_purge_will_use_after_a_recall(db, home, make_
 def test_a_recall_shortens_the_stored_date_at_once(db, home, make_audio, how):
     # regression: the stored keep-until date (app pages, retention overview) kept the
     # training date after a recall until the next purge recomputed it
-    from clipkit import consent, export
+    from clipkit import consent, withdrawal
 
     rid = imported(db, home, make_audio)
     cid = library.create_clip(db, home, rid, start_s=1, end_s=3, title="t", author="m")
     assert library.get_recording(db, rid)["retention_until"].startswith("2028-01-10")
     if how == "by_hand":
-        export.withdraw_clips(db, [cid], actor="dpo", reason="wrong call", home=home)
+        withdrawal.withdraw_clips(db, [cid], actor="dpo", reason="wrong call", home=home)
     else:
         event = "objection_made" if how == "objection" else "consent_withdrawn"
         out = consent.record_for(db, home, "06-12345678", purpose="training", event=event, actor="dpo")
@@ -130,21 +130,21 @@ def test_a_recall_shortens_the_stored_date_at_once(db, home, make_audio, how):
 
 
 @pytest.mark.parametrize("call", [
-    "export.withdraw_clips", "export.recall_party", "consent.record", "access.withdraw_clips",
+    "withdrawal.withdraw_clips", "withdrawal.recall_party", "consent.record", "access.withdraw_clips",
     "access.record_in_call_objection",
 ])
 def test_a_recall_cannot_skip_the_home(db, home, make_audio, call):
     # regression: `home` was optional, and a library caller that left it out withdrew clips
     # without recomputing the stored keep-until date
-    from clipkit import access, consent, export, users
+    from clipkit import access, consent, users, withdrawal
 
     rid = imported(db, home, make_audio)
     cid = library.create_clip(db, home, rid, start_s=1, end_s=3, title="t", author="m")
     ref = library.get_recording(db, rid)["caller_ref"]
     user = users.User("dpo", "compliance")
     calls = {
-        "export.withdraw_clips": lambda: export.withdraw_clips(db, [cid], actor="dpo", reason="x"),
-        "export.recall_party": lambda: export.recall_party(db, ref, actor="dpo", reason="x"),
+        "withdrawal.withdraw_clips": lambda: withdrawal.withdraw_clips(db, [cid], actor="dpo", reason="x"),
+        "withdrawal.recall_party": lambda: withdrawal.recall_party(db, ref, actor="dpo", reason="x"),
         "consent.record": lambda: consent.record(db, party_ref=ref, purpose="training", event="objection_made",
                                                  actor="dpo"),
         "access.withdraw_clips": lambda: access.withdraw_clips(db, user, [cid], reason="x"),

@@ -201,7 +201,8 @@ def test_sessions_end_when_idle_after_logout_and_never_match_another_token(db):
 
 
 def test_the_idle_time_comes_from_the_settings(tmp_path):
-    from clipkit.home import init_home, session_idle_s
+    from clipkit.home import session_idle_s
+    from clipkit.initialize import init_home
 
     h, _ = init_home(tmp_path / "h", config={"session_idle_minutes": 5})
     assert session_idle_s(h) == 300
