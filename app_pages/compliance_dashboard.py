@@ -35,18 +35,21 @@ with st.container(border=True, key="dash_privacy"):
     st.markdown("Either way, anonymized clips remain pseudonymised personal data, not anonymous data: someone who "
                 "knows a voice well may still recognise it, so exports stay under the GDPR and objections apply.")
     voices = access.caller_voice(db, user)
-    per_clip = st.toggle("A new voice for the caller in every clip", value=voices["caller_voice"] == "per-clip",
-                         key="dash_per_clip",
-                         help="Trainers can then no longer follow one caller across clips. Clips anonymized under "
-                              "the other setting must be anonymized and approved again before trainers hear them "
-                              "or they are exported.")
-    wanted = "per-clip" if per_clip else "per-caller"
+    choices = {"per-caller": "One voice per caller: trainers can follow a caller across clips",
+               "per-clip": "A new voice for the caller in every clip: clips cannot be linked by voice"}
+    wanted = st.radio("Caller voices", list(choices), format_func=choices.get, key="dash_caller_voice",
+                      index=list(choices).index(voices["caller_voice"]))
     if wanted != voices["caller_voice"]:
-        with _ui.fatal():
-            changed = access.set_caller_voice(db, user, wanted)
-            voices = access.caller_voice(db, user)
-        st.success(f"Caller voices are now {wanted.replace('-', ' ')}. {changed['stale_renderings']} clip(s) must be "
-                   "anonymized and approved again.")
+        cost = st.empty()  # above the button; left empty once the switch is made
+        if st.button("Switch caller voices", key="dash_caller_voice_apply", type="primary"):
+            with _ui.fatal():
+                changed = access.set_caller_voice(db, user, wanted)
+                voices = access.caller_voice(db, user)
+            st.success(f"Caller voices switched. {changed['stale_renderings']} clip(s) must be anonymized and "
+                       "approved again.")
+        else:
+            cost.warning(f"Switching sends {voices['switch_stales']} anonymized clip(s) back: trainers cannot play "
+                         "them and they cannot be exported until they are anonymized and approved again.")
     st.markdown(f"**Caller voices.** {voices['meaning']}")
 
 left, right = st.columns(2)

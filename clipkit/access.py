@@ -468,10 +468,15 @@ def current_rendering(db: Database, user: User, clip_id: int) -> dict | None:
 
 
 def caller_voice(db: Database, user: User) -> dict:
-    """The caller-voice setting and what it means: ``{"caller_voice", "meaning"}`` (compliance)."""
+    """The caller-voice setting, what it means and what a switch costs (compliance).
+
+    ``{"caller_voice", "meaning", "switch_stales"}``: ``switch_stales`` clips
+    would have to be anonymized and approved again after a switch.
+    """
     require(db, user, "dashboard")
     mode = pseudovoices.caller_voice(db)
-    return {"caller_voice": mode, "meaning": pseudovoices.describe(mode)}
+    return {"caller_voice": mode, "meaning": pseudovoices.describe(mode),
+            "switch_stales": pseudovoices.clips_rendered_under(db, mode)}
 
 
 def set_caller_voice(db: Database, user: User, mode: str) -> dict:

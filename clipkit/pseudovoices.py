@@ -52,6 +52,11 @@ def caller_voice(db: Database) -> str:
     return row[0] if row else PER_CALLER
 
 
+def clips_rendered_under(db: Database, mode: str) -> int:
+    """How many clips have a rendering made under ``mode``: those a switch away from it sends back to anonymizing."""
+    return db.execute("SELECT COUNT(DISTINCT clip_id) FROM renderings WHERE caller_voice = ?", [mode]).fetchone()[0]
+
+
 def set_caller_voice(db: Database, mode: str, *, actor: str) -> dict:
     """Set the caller-voice setting (logged as ``settings.caller_voice``).
 
@@ -76,8 +81,7 @@ def set_caller_voice(db: Database, mode: str, *, actor: str) -> dict:
                    changed_at = excluded.changed_at, changed_by = excluded.changed_by""",
             [mode, now_iso(), actor],
         )
-        stale = db.execute("SELECT COUNT(DISTINCT clip_id) FROM renderings WHERE caller_voice = ?",
-                           [before]).fetchone()[0]
+        stale = clips_rendered_under(db, before)
         auditlog.append(db, kind="settings.caller_voice", actor=actor, data={"from": before, "to": mode})
     return {"caller_voice": mode, "changed": True, "stale_renderings": stale}
 

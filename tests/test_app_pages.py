@@ -430,12 +430,19 @@ def test_compliance_dashboard_gives_callers_a_voice_per_clip(app_home):
     from clipkit import pseudovoices
 
     db = app_home["db"]
+    rendered = pseudovoices.clips_rendered_under(db, "per-caller")
+    assert rendered >= 1  # the fixture's approved clip: a switch sends it back
     at = ok(app("compliance"))
     assert any("keeps one anonymized voice" in m.value for m in at.markdown)
-    ok(at.toggle(key="dash_per_clip").set_value(True).run())
+    # choosing is not switching: the page says what it would cost and waits for the button
+    ok(at.radio(key="dash_caller_voice").set_value("per-clip").run())
+    assert pseudovoices.caller_voice(db) == "per-caller" and not auditlog.entries(db, kind="settings.caller_voice")[0]
+    assert any(f"Switching sends {rendered} anonymized clip(s) back" in w.value for w in at.warning)
+    ok(at.button(key="dash_caller_voice_apply").click().run())
     assert not errors(at), errors(at)
     assert pseudovoices.caller_voice(db) == "per-clip"
-    assert any("clip(s) must be anonymized and approved again" in s.value for s in at.success)
+    assert any(f"{rendered} clip(s) must be anonymized and approved again" in s.value for s in at.success)
+    assert not at.warning  # the choice is now the setting
     assert any("a voice of its own" in m.value for m in at.markdown)
     assert [e["actor"] for e in auditlog.entries(db, kind="settings.caller_voice")[0]] == ["compliance"]
 
