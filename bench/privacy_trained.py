@@ -375,16 +375,17 @@ def summarise(fold_scores: list, *, n_boot: int, seed: int) -> dict:
             "linkability": linkability(gen, imp), "trials": [int(len(gen)), int(len(imp))]}
 
 
-def duplicate_check(O, names: list[str]) -> dict:
+def duplicate_check(O, names: list[str], threshold: float | None = None) -> dict:
     """Pairs of voices whose centroids are as close as a voice's own utterances are to its centroid.
 
     O: (V, U, D) unit d-vectors of the original voices. The threshold is the
-    5th percentile of leave-one-out own-centroid cosines over all voices.
+    5th percentile of leave-one-out own-centroid cosines over all voices, or
+    ``threshold`` (for a set with too few utterances to estimate its own).
     """
     import numpy as np
 
     own = np.einsum("vud,vud->vu", O, privacy.enrol(O)).ravel()
-    thr = float(np.percentile(own, 5))
+    thr = float(np.percentile(own, 5)) if threshold is None else threshold
     C = unit(O.mean(axis=1))
     sim = C @ C.T
     pairs = sorted(((float(sim[i, j]), names[i], names[j]) for i in range(len(names)) for j in range(i + 1, len(names))),
@@ -501,6 +502,8 @@ def main(argv=None) -> int:
             "seconds": round(sum(u["seconds"] for u in real["utterances"]), 1),
             "original_voices": summarise([scores(lambda Z: Z, Or[0], Or[0], list(range(len(R))), 2)],
                                          n_boot=a.bootstrap, seed=1),
+            # two short utterances each cannot set their own threshold: the TTS set's is used
+            "duplicates": duplicate_check(Or[0], R, threshold=dup["threshold"]),
             "results": real_table, "worst": worst_of(real_table),
             "quality": quality_summary(measured_quality["real"]),
         }
@@ -598,7 +601,11 @@ def render_report(r: dict, conditions) -> list[str]:
             "",
             _worst_line(rr["worst"]),
             "",
-            f"Sanity: on the original recordings, cosine d-vectors give EER {pct(rr['original_voices']['eer'])} %.",
+            f"Sanity: on the original recordings, cosine d-vectors give EER {pct(rr['original_voices']['eer'])} %. "
+            f"Duplicate check (as below, at the TTS set's threshold {rr['duplicates']['threshold']:.3f}): "
+            + (", ".join(f"{d['a']}–{d['b']} ({d['cosine']})" for d in rr["duplicates"]["flagged"]) or "none flagged")
+            + "; closest pair " + ", ".join(f"{d['a']}–{d['b']} ({d['cosine']})" for d in rr["duplicates"]["closest"][:1])
+            + ".",
             "",
             *_tables(rr["results"], IDENT, per_fold=False),
             "### What trainers hear (both victim keys, every utterance)",

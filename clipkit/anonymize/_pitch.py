@@ -1,23 +1,8 @@
 """The "pitch" chain (WEAKER): librosa.effects.pitch_shift tuned for 8 kHz telephone audio.
 
-Settings, measured on 8 kHz speech-like audio (tone bursts for smearing,
-YIN aperiodicity of voiced frames for harmonic clarity; input 0.032):
-
-=======  ================  ================  ===========
-n_fft    burst smear (dB)  aperiodicity      x realtime
-=======  ================  ================  ===========
-128      -22 / -18         0.064 / 0.070     61 / 90
-256      -11 / -9          0.041 / 0.039     107 / 149
-512      -3.5 / -2.1       0.046 / 0.049     155 / 219
-1024     +0.5 / +0.6       0.075 / 0.085     223 / 341
-2048     +1.6 / +4.6       0.138 / 0.164     270 / 434
-=======  ================  ================  ===========
-
-(+4 / -4 semitones; smear = energy outside 15 ms tone bursts relative to
-inside.) librosa's default 2048 (256 ms) smears syllables into each other
-and blurs harmonics; 256 (32 ms, hop 8 ms) is clearly best at 8 kHz. The
-soxr qualities (hq/mq/lq/qq) gave identical figures; "soxr_mq" is used.
-"polyphase" cannot do the non-integer rate ratios a pitch shift needs.
+Frames of 256 samples (32 ms, hop 8 ms) at 8 kHz: librosa's default 2048
+(256 ms) smears syllables into each other and blurs harmonics; "soxr_mq"
+resampling. Measured in bench/results/anonymizer-history.md.
 
 Streaming: librosa's phase vocoder restarts its phase at each call, so
 segments are cut on a fixed grid of absolute positions (every SEGMENT_S,

@@ -54,7 +54,7 @@ import numpy as np
 from ._voice import GAIN_BAND_HZ, N_BANDS, Drift, Voice
 
 TWO_PI = 2.0 * math.pi
-FRAME_S = 0.032  # measured: 32 ms beats 64 ms on gliding F0 (module doc)
+FRAME_S = 0.032  # 32 ms beats 64 ms on gliding F0 (bench/results/anonymizer-history.md)
 LIFTER_S = 0.002
 LIFTER_END_S = 1.0 / 300.0
 ENV_FLOOR_DB = -50.0
@@ -70,8 +70,8 @@ NORM_TAPER_OCT = 0.5
 # the long-term envelope shape speakers are normalized onto (strong-v7; nepers, interpolated in
 # log-frequency): the mean of 16 telephone-band voices (bench/make_voices.py) from 500 Hz up, falling
 # ~26 dB to 3.4 kHz, and flat below, where the mean reflects the speakers' own first harmonics, which
-# the pitch shift moves. Until v6 the shape was flat, which lifted the aperiodic top of the band
-# ~30 dB against the harmonics: pYIN found no voice in 31 % of renderings of low male voices.
+# the pitch shift moves. A flat shape (until v6) lifted the aperiodic top of the band ~30 dB against
+# the harmonics of low male voices (bench/results/anonymizer-history.md).
 REF_SHAPE_HZ = (500.0, 630.0, 800.0, 1000.0, 1250.0, 1600.0, 2000.0, 2500.0, 3150.0, 3400.0)
 REF_SHAPE_NP = (1.923, 1.567, 0.635, 0.209, -0.017, -0.26, -0.496, -0.395, -0.88, -1.13)
 MAX_SHIFT_ST = 9.0  # |base pitch shift| onto the target, semitones

@@ -60,7 +60,8 @@ TILT_DB_OCT = (1.0, 6.0)  # |tilt|, dB per octave
 TILT_DRIFT_DB_OCT = 1.5
 # +- per band, lowest (300-450 Hz) first: that band carries the first
 # harmonics of the target F0 on telephone audio, and a deep cut or boost there
-# trips pitch tracking (rho F0 0.65 -> 0.70 when limited to 6 dB)
+# trips pitch tracking. Every range here was measured on the privacy bench:
+# the figures are in bench/results/anonymizer-history.md.
 BAND_GAIN_DB = (6.0, 24.0, 24.0, 24.0, 24.0, 24.0)
 BAND_DRIFT_DB = 4.0
 GAIN_BAND_HZ = (300.0, 3400.0)  # tilt pivots and band bumps split this range geometrically
@@ -68,14 +69,11 @@ GAIN_BAND_HZ = (300.0, 3400.0)  # tilt pivots and band bumps split this range ge
 # gains that cut 450-680 Hz and lift the top: +13 dB/oct in all): the voice
 # turns thin and hissy. The tilt is corrected so the net slope stays in this
 # range (dB/octave, least squares over the bands). A rising net slope lifts
-# the aperiodic top of a band-limited low voice over its weak harmonics: with
-# +6 allowed, pYIN found no voice in 31 % of renderings of 16 voices x 6 keys
-# (strong-v6); with 0, in 8 % (strong-v7).
+# the aperiodic top of a band-limited low voice over its weak harmonics, and
+# pitch trackers (and listeners) lose its voice.
 NET_SLOPE_DB_OCT = (-6.0, 0.0)
 # sharpening formants lets single harmonics dominate: pitch trackers (and
-# listeners) then hear octave jumps (rho F0 0.65 at 1.8; voices drawn in
-# 1.0-1.2 averaged rho F0 0.30 against 0.68-0.83 below 1.0); flattening is
-# free (rho F0 0.705 at 0.5, 0.740 at 0.3)
+# listeners) then hear octave jumps; flattening costs nothing
 CONTRAST = (0.3, 1.0)
 N_BANDS = len(BAND_GAIN_DB)
 # strong-v2 speaker normalization: the clip's median F0 is mapped onto a keyed
