@@ -26,14 +26,12 @@ if req.get("overdue"):
 claim = measured.claim("strong", METHODS["strong"])
 with st.container(border=True, key="dash_privacy"):
     st.markdown("**How anonymous is an anonymized clip?**")
+    st.markdown(_ui.plain(claim["summary"]))
     if claim["measured"]:
-        st.markdown(_ui.plain(claim["statement"][:1].upper() + claim["statement"][1:]) + ".")
+        with st.expander("Every measured figure", key="dash_privacy_figures"):
+            st.markdown(_ui.plain(claim["statement"][:1].upper() + claim["statement"][1:]) + ".")
     else:
-        st.markdown(f"The anonymizer this installation runs ({METHODS['strong']}) has not been measured yet, so "
-                    "clipkit states no figure for it; ask whoever maintains the installation to run the privacy "
-                    "benchmark.")
-    st.markdown("Either way, anonymized clips remain pseudonymised personal data, not anonymous data: someone who "
-                "knows a voice well may still recognise it, so exports stay under the GDPR and objections apply.")
+        st.caption("Ask whoever maintains this installation to run the privacy benchmark.")
     voices = access.caller_voice(db, user)
     choices = {"per-caller": "One voice per caller: trainers can follow a caller across clips",
                "per-clip": "A new voice for the caller in every clip: clips cannot be linked by voice"}
@@ -50,7 +48,7 @@ with st.container(border=True, key="dash_privacy"):
         else:
             cost.warning(f"Switching sends {voices['switch_stales']} anonymized clip(s) back: trainers cannot play "
                          "them and they cannot be exported until they are anonymized and approved again.")
-    st.markdown(f"**Caller voices.** {voices['meaning']}")
+    st.markdown(f"**As set now:** {voices['meaning']}")
 
 left, right = st.columns(2)
 with left:

@@ -470,8 +470,8 @@ def _write_folder(home: Home, dest: Path, final: Path, export_id: str, items: li
             r = p["rendering"]
             if r["method_version"] not in claims:
                 c = measured.claim(r["method"], r["method_version"])
-                claims[r["method_version"]] = {k: c[k] for k in ("method", "version", "measured", "statement",
-                                                                 "figures")}
+                claims[r["method_version"]] = {k: c[k] for k in ("method", "version", "measured", "summary",
+                                                                 "statement", "figures")}
         manifest = {
             "format": MANIFEST_FORMAT, "export_id": export_id, "created_at": now, "actor": actor,
             "recipient": recipient, "policy_version": policy.POLICY_VERSION,

@@ -23,6 +23,8 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent / "anonymize"
 MEASURED_FILE = PACKAGE / "measured.json"
 NOT_MEASURED = "not measured for this version"
+PSEUDONYMISED = ("Anonymized clips therefore remain pseudonymised personal data, not anonymous data: exports stay "
+                 "under the GDPR and objections apply.")
 
 
 def source_files(package: Path = PACKAGE) -> list[Path]:
@@ -69,14 +71,17 @@ def claim(method: str, version: str | None, *, path: Path | None = None, running
     -------
     dict
         ``{"method", "version", "source_sha256", "measured": bool, "figures": dict | None,
-        "statement": str}``. ``figures`` holds the attackers' equal error
-        rates (0–1; 0.5 = chance), ρF0 and WER as recorded, or None.
+        "statement": str, "summary": str}``. ``figures`` holds the attackers' equal error
+        rates (0–1; 0.5 = chance), ρF0 and WER as recorded, or None. ``statement``
+        gives every figure; ``summary`` says what they mean in two sentences.
     """
     running = running or source_hash()
     entry = entries(path).get(running) or {}
     m = (entry.get("methods") or {}).get(method) or {}
     out = {"method": method, "version": version, "source_sha256": running, "measured": False, "figures": None,
-           "statement": f"{version or method}: {NOT_MEASURED}"}
+           "statement": f"{version or method}: {NOT_MEASURED}",
+           "summary": f"The anonymizer this installation runs ({version or method}) has not been measured, so no "
+                      "figure is stated for it. " + PSEUDONYMISED.replace(" therefore", "")}
     if not m or m.get("version") != version:
         return out
     figures = {k: m[k] for k in ("eer", "rho_f0", "wer", "trained_eer", "trained_attacker", "eer_over_key_sets",
@@ -113,5 +118,25 @@ def claim(method: str, version: str | None, *, path: Path | None = None, running
     if "trained_eer" not in m:
         parts.append("not yet measured against an attacker trained on clipkit's output, who does markedly better")
     out.update(measured=True, figures=figures,
-               statement=f"{version}, measured on {entry.get('voices', 'the bench voices')}: " + "; ".join(parts))
+               statement=f"{version}, measured on {entry.get('voices', 'the bench voices')}: " + "; ".join(parts),
+               summary=_summary(m))
     return out
+
+
+def _summary(m: dict) -> str:
+    """Two sentences: how well the strongest measured attacker recognises a voice, and what that means."""
+    if "trained_eer" in m:
+        real = m.get("trained_real") or {}
+        also = (f" ({_pct(real['eer'])} on recordings of real people)"
+                if real.get("eer") is not None and real.get("people") else "")
+        first = (f"An attacker who has clipkit and trains on its output still tells speakers apart at "
+                 f"{_pct(m['trained_eer'])} equal error rate{also}, where 50 % would be pure chance: a voice is "
+                 "much harder to recognise, not impossible.")
+    elif m.get("eer"):
+        eer = m["eer"]
+        first = (f"Untrained comparisons tell speakers apart at {_pct(min(eer.values()))} equal error rate at best "
+                 "(50 % would be pure chance); an attacker trained on clipkit's output, not measured yet, does "
+                 "markedly better.")
+    else:
+        first = "No attacker's figure was recorded for it."
+    return f"{first} {PSEUDONYMISED}"

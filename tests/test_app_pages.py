@@ -921,13 +921,26 @@ def test_compliance_marks_a_recall_done_and_it_leaves_the_banner(app_home, tmp_p
 # ---------------------------------------------------------------- what "anonymized" is claimed to mean
 
 
+def test_dashboard_says_what_the_figures_mean_in_two_sentences_and_keeps_every_figure(app_home):
+    from clipkit import measured
+    from clipkit.anonymize import METHODS
+
+    claim = measured.claim("strong", METHODS["strong"])
+    at = ok(app("compliance"))
+    box = [m.value for m in at.markdown]
+    assert _ui.plain(claim["summary"]) in box
+    (figures,) = [e for e in at.expander if e.label == "Every measured figure"]
+    assert any("untrained comparisons" in m.value for m in figures.markdown)
+
+
 def test_dashboard_and_clip_page_state_only_what_was_measured(app_home, tmp_path, monkeypatch):
     from clipkit import measured
 
     monkeypatch.setattr(measured, "MEASURED_FILE", tmp_path / "none.json")  # nothing measured
     at = ok(app("compliance"))
     box = " ".join(m.value for m in at.markdown)
-    assert "has not been measured yet" in box and "pseudonymised personal data" in box and "%" not in box
+    assert "has not been measured" in box and "pseudonymised personal data" in box and "%" not in box
+    assert not at.expander  # no figures to show
     at = ok(app("manager"))
     ok(at.switch_page("app_pages/manager_clips.py").run())
     at.selectbox(key="clips_pick").set_value(app_home["approved"])

@@ -108,6 +108,7 @@ def test_export_writes_opaque_files_and_a_clean_manifest(db, home, ready, out_di
     (claim,) = manifest["anonymization"]
     assert claim["version"] == "strong-test-1" and claim["measured"] is False and claim["figures"] is None
     assert claim["statement"] == "strong-test-1: not measured for this version"
+    assert "has not been measured" in claim["summary"] and "%" not in claim["summary"]
     assert "pseudonymised personal data" in manifest["note"]
 
 
@@ -123,6 +124,7 @@ def test_manifest_states_the_measured_figures_of_the_running_anonymizer(db, home
     (claim,) = json.loads((out_dir / res["export_id"] / "manifest.json").read_text())["anonymization"]
     assert claim["measured"] and claim["figures"]["eer"] == {"ignorant": 0.4}
     assert "40 %" in claim["statement"] and "attacker trained on clipkit" in claim["statement"]
+    assert "40 % equal error rate at best" in claim["summary"] and "pseudonymised personal data" in claim["summary"]
 
 
 def test_export_is_recorded_in_tables_and_log(db, home, ready, out_dir):

@@ -56,6 +56,26 @@ def test_the_trained_attacker_on_real_people_is_stated_only_with_its_figure(tmp_
     assert c["figures"]["trained_real"] == real
 
 
+@pytest.mark.parametrize("figures, summary", [
+    ({"trained_eer": 0.185, "trained_real": {"people": 8, "eer": 0.214}},
+     "trains on its output still tells speakers apart at 18 % equal error rate (21 % on recordings of real people), "
+     "where 50 % would be pure chance"),
+    ({"trained_eer": 0.185}, "still tells speakers apart at 18 % equal error rate, where 50 %"),
+    ({}, "Untrained comparisons tell speakers apart at 34 % equal error rate at best"),
+])
+def test_the_summary_is_two_sentences_about_the_strongest_measured_attacker(tmp_path, figures, summary):
+    strong = dict(ENTRY["methods"]["strong"], **figures)
+    path = _file(tmp_path, {measured.source_hash(): dict(ENTRY, methods={"strong": strong})})
+    s = measured.claim("strong", METHODS["strong"], path=path)["summary"]
+    assert summary in s and s.endswith(measured.PSEUDONYMISED)
+    assert s.count(". ") == 1  # two sentences
+
+
+def test_an_unmeasured_summary_names_no_figure_and_still_says_pseudonymised(tmp_path):
+    s = measured.claim("strong", METHODS["strong"], path=_file(tmp_path, {}))["summary"]
+    assert "has not been measured" in s and "pseudonymised personal data" in s and "%" not in s
+
+
 @pytest.mark.parametrize("entries, version", [
     ({}, METHODS["strong"]),                                   # nothing recorded
     ({"0123456789ab": ENTRY}, METHODS["strong"]),              # recorded for another source
