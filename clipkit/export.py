@@ -1,4 +1,4 @@
-"""Export approved, anonymized clips to a folder; recall them when someone objects.
+"""Export approved, anonymized clips to a folder, manifest included.
 
 One export is one folder ``DIR/<export id>/`` with the clips' anonymized audio
 under opaque names and a ``manifest.json``. The steps, in this order:
@@ -25,10 +25,11 @@ kill in step 3 leaves only the attempt, the row ``pending`` and at most a
 hidden ``.<id>.partial`` folder, never a visible export; an export started an
 hour later settles it as failed and removes the partial folder).
 
-Recall: :func:`recall_party` withdraws every clip a person is heard in, in
-the caller's transaction; :func:`recalls` lists every earlier export that
-contained a clip withdrawn after it was exported, so compliance can ask
-recipients to delete those files.
+Recall (:mod:`clipkit.withdrawal`): :func:`~clipkit.withdrawal.recall_party`
+withdraws every clip a person is heard in, in the caller's transaction;
+:func:`~clipkit.withdrawal.recalls` lists every earlier export that contained
+a clip withdrawn after it was exported, so compliance can ask recipients to
+delete those files. Their tables are created here, with the exports.
 """
 
 from __future__ import annotations
