@@ -163,7 +163,9 @@ def set_number(page, label: str, value: float) -> None:
 
 
 def click(page, name: str, timeout: float = 60_000) -> None:
-    page.get_by_role("button", name=name, exact=True).click()
+    # the button may belong to a page still loading (settle can return before a slow rerun starts):
+    # wait for it as long as for the run it starts, not Playwright's 30 s default
+    page.get_by_role("button", name=name, exact=True).click(timeout=timeout)
     settle(page, timeout)
 
 
