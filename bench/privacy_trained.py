@@ -13,12 +13,14 @@ one that only compares embeddings overestimates privacy. Here the attacker:
   and fits back-ends on that output to tell the *original* people apart:
 
   - on resemblyzer d-vectors: **WCCN** (whitening by one person's spread
-    across keys and utterances) and **WCCN+LDA**;
+    across keys and utterances), **WCCN+LDA**, and **WCCN+LDA+PLDA** (a
+    two-covariance PLDA scoring likelihood ratios);
   - on frame-level MFCC statistics (mean, s.d., delta and delta-delta s.d.,
     plus F0-shape and voicing-timing statistics): **WCCN+LDA**, the same on
     the *dynamics only* (per-clip means dropped, i.e. the long-term spectrum
-    flattened), and a **small classifier** (a two-layer network trained to
-    name the training people; its hidden layer is the embedding);
+    flattened), **WCCN+LDA+PLDA**, and a **small classifier** (a two-layer
+    network trained to name the training people; its hidden layer is the
+    embedding);
   - **fusion**: the sum of the d-vector WCCN+LDA and MFCC WCCN+LDA scores;
 
 * scores victims in four conditions: enrolment and trial from another
@@ -41,7 +43,10 @@ voices flags any two voices as close as one voice's own utterances.
 Results: ``bench/results/privacy-trained.{md,json}``; ``bench/record_measured.py``
 adds the figures to measured.json when the anonymizer source is the same.
 
-    python3 bench/privacy_trained.py [--train-keys 8] [--utterances 8] [--folds 4]
+The attacker grows stronger with its number of keys up to about 64
+(bench/README-privacy.md), so that is the default (~5 min on 2 cores).
+
+    python3 bench/privacy_trained.py [--train-keys 64] [--utterances 8] [--folds 4]
 """
 from __future__ import annotations
 
@@ -204,6 +209,47 @@ def wccn_lda(X, y):
     return lambda Z: unit(unit((Z - mu) @ W) @ P)
 
 
+def plda(X, y):
+    """Two-covariance PLDA on rows ``X`` labelled ``y``: (mean, between-person B, within-person W)."""
+    import numpy as np
+
+    classes = np.unique(y)
+    means = np.stack([X[y == c].mean(axis=0) for c in classes])
+    W = sum(np.cov((X[y == c] - X[y == c].mean(axis=0)).T, bias=True) for c in classes) / len(classes)
+    B = np.cov((means - X.mean(axis=0)).T, bias=True)
+    return X.mean(axis=0), B, W
+
+
+def plda_llr(model, E, T, n: int):
+    """Log-likelihood ratios (N, M): trials ``T`` (N, d) same person as enrolment means ``E`` (M, d) of ``n`` rows.
+
+    Two-covariance model x = m + y + e, y ~ N(0, B), e ~ N(0, W); terms that
+    are the same for every pair (``n`` is) are left out.
+    """
+    import numpy as np
+
+    mu, B, W = model
+    d = len(B)
+    reg = 1e-6 * np.trace(W) / d * np.eye(d)
+    Se, St = B + W / n + reg, B + W + reg
+    Ci = np.linalg.inv(np.block([[Se, B], [B, St]]))
+    A11, A12, A22 = Ci[:d, :d], Ci[:d, d:], Ci[d:, d:]
+    E, T = E - mu, T - mu
+    qe = 0.5 * np.einsum("md,de,me->m", E, np.linalg.inv(Se) - A11, E)
+    qt = 0.5 * np.einsum("nd,de,ne->n", T, np.linalg.inv(St) - A22, T)
+    return -(T @ A12.T @ E.T) + qe[None, :] + qt[:, None]
+
+
+def plda_scores(model, transform, enrol_set, trial_set, test: list[int], U: int):
+    """(S, U, S) PLDA scores of test people's trials against leave-one-out enrolment means (as :func:`scores`)."""
+    import numpy as np
+
+    en = transform(enrol_set[test].reshape(-1, enrol_set.shape[-1])).reshape(len(test), U, -1)
+    tr = transform(trial_set[test].reshape(-1, trial_set.shape[-1])).reshape(len(test), U, -1)
+    means = (en.sum(axis=1, keepdims=True) - en) / (U - 1)  # person s without utterance i
+    return np.stack([plda_llr(model, means[:, i], tr[:, i], U - 1) for i in range(U)], axis=1)
+
+
 def standardiser(X):
     mu, sd = X.mean(0), X.std(0) + 1e-6
     return lambda Z: (Z - mu) / sd
@@ -254,6 +300,8 @@ def fit_backends(A, train: list[int], *, seed: int) -> dict:
     m_lda = wccn_lda(std(Xm), yv)
     m_dyn = wccn_lda(std(Xm)[:, dyn], yv)
     m_mlp = mlp_embedding(std(Xm), yv, seed=seed)
+    d_plda = plda(d_lda(Xd), yv)
+    m_plda = plda(m_lda(std(Xm)), yv)
     return {
         "d-vector, cosine (untrained)": (0, lambda Z: Z),
         "d-vector, WCCN": (0, lambda Z: unit((Z - mu_d) @ W_d)),
@@ -261,6 +309,9 @@ def fit_backends(A, train: list[int], *, seed: int) -> dict:
         "MFCC statistics, WCCN+LDA": (1, lambda Z: m_lda(std(Z))),
         "MFCC dynamics only, WCCN+LDA": (1, lambda Z: m_dyn(std(Z)[:, dyn])),
         "MFCC statistics, classifier": (1, lambda Z: m_mlp(std(Z))),
+        # (feature, transform, PLDA model): scored by likelihood ratio, not cosine
+        "d-vector, WCCN+LDA+PLDA": (0, d_lda, d_plda),
+        "MFCC statistics, WCCN+LDA+PLDA": (1, lambda Z: m_lda(std(Z)), m_plda),
     }
 
 
@@ -272,8 +323,9 @@ def score_conditions(backends: dict, conditions: dict, test: list[int], into: di
     for cond, (en, tr) in conditions.items():
         U = en[0].shape[1]
         per = {}
-        for name, (j, tf) in backends.items():
-            per[name] = scores(tf, en[j], tr[j], test, U)
+        for name, (j, tf, *model) in backends.items():
+            per[name] = (plda_scores(model[0], tf, en[j], tr[j], test, U) if model
+                         else scores(tf, en[j], tr[j], test, U))
             into.setdefault((name, cond), []).append(per[name])
         into.setdefault((FUSION, cond), []).append(per["d-vector, WCCN+LDA"] + per["MFCC statistics, WCCN+LDA"])
 
@@ -399,7 +451,7 @@ def duplicate_check(O, names: list[str], threshold: float | None = None) -> dict
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--train-keys", type=int, default=8, help="the attacker's own installation keys (>= 2)")
+    ap.add_argument("--train-keys", type=int, default=64, help="the attacker's own installation keys (>= 2)")
     ap.add_argument("--utterances", type=int, default=8, help="utterances per voice")
     ap.add_argument("--folds", type=int, default=4, help="rotating person folds (each person tested once)")
     ap.add_argument("--bootstrap", type=int, default=500)
