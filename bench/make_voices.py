@@ -271,6 +271,19 @@ def telephone(y: np.ndarray, sr: int) -> np.ndarray:
     return y.astype(np.float32)
 
 
+def _cached(out: Path, spec: str, *, force: bool) -> dict | None:
+    """The manifest of a complete set made from ``spec`` in ``out``; else None, with ``out`` emptied for a new one."""
+    man_path = out / "manifest.json"
+    if not force and man_path.exists():
+        man = json.loads(man_path.read_text())
+        if man.get("spec") == spec and all((out / u["file"]).exists() for u in man["utterances"]):
+            return man
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    return None
+
+
 def _read_raw(path: Path, start_s: float, end_s: float | None) -> np.ndarray:
     """A piece of a codec2 test file: 16-bit little-endian mono at 8 kHz (.raw), or a wav."""
     if path.suffix == ".raw":
@@ -305,14 +318,9 @@ def make_real(out: Path = DEFAULT_REAL_OUT, *, source: Path = CODEC2_DIR, force:
             print(f"[make_voices] no real voices: codec2-examples is not installed ({source})", file=sys.stderr)
         return None
     h = hashlib.sha256(json.dumps([REAL, REAL_SEGMENT_S, SR, "tel-v2"], sort_keys=True).encode()).hexdigest()[:16]
-    man_path = out / "manifest.json"
-    if not force and man_path.exists():
-        man = json.loads(man_path.read_text())
-        if man.get("spec") == h and all((out / u["file"]).exists() for u in man["utterances"]):
-            return man
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    man = _cached(out, h, force=force)
+    if man is not None:
+        return man
     utts = []
     for person, r in REAL.items():
         pieces = [_read_raw(source / f, a, b) for f, a, b in r["pieces"]]
@@ -326,22 +334,17 @@ def make_real(out: Path = DEFAULT_REAL_OUT, *, source: Path = CODEC2_DIR, force:
             utts.append(dict(speaker=person, index=i, file=rel, seconds=round(len(seg) / SR, 2)))
     man = dict(spec=h, sr=SR, source="codec2-examples (Debian), LGPL-2.1, David Rowe",
                speakers={p: dict(note=r["note"], verify=r["verify"]) for p, r in REAL.items()}, utterances=utts)
-    man_path.write_text(json.dumps(man, indent=1))
+    (out / "manifest.json").write_text(json.dumps(man, indent=1))
     if verbose:
         print(f"[make_voices] real voices: {len(REAL)} people, {len(utts)} utterances in {out}", file=sys.stderr)
     return man
 
 
 def make(out: Path, force: bool = False, verbose: bool = True) -> dict:
-    man_path = out / "manifest.json"
     h = spec_hash()
-    if not force and man_path.exists():
-        man = json.loads(man_path.read_text())
-        if man.get("spec") == h and all((out / u["file"]).exists() for u in man["utterances"]):
-            return man
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    man = _cached(out, h, force=force)
+    if man is not None:
+        return man
     utts, speakers, skipped = [], {}, []
     with tempfile.TemporaryDirectory() as td:
         for name, spk in SPEAKERS.items():
@@ -364,7 +367,7 @@ def make(out: Path, force: bool = False, verbose: bool = True) -> dict:
             if verbose:
                 print(f"[make_voices] {name}: {len(sentences_for(spk['lang']))} utterances", file=sys.stderr)
     man = dict(spec=h, sr=SR, speakers=speakers, skipped=skipped, utterances=utts)
-    man_path.write_text(json.dumps(man, indent=1, ensure_ascii=False))
+    (out / "manifest.json").write_text(json.dumps(man, indent=1, ensure_ascii=False))
     return man
 
 
