@@ -74,6 +74,7 @@ if __name__ == "__main__" and "--setup" not in sys.argv and not _in_bench_venv()
     sys.exit(f"bench venv {VENV} missing: run `python3 {__file__} --setup` first")
 
 import argparse  # noqa: E402
+import ast  # noqa: E402
 import datetime as _dt  # noqa: E402
 import glob  # noqa: E402
 import hashlib  # noqa: E402
@@ -130,11 +131,22 @@ def _find_cpu_torch_wheel() -> str | None:
     return None
 
 
+def apt_packages() -> list[str]:
+    """``make_voices.APT_PACKAGES``, read without importing make_voices.
+
+    Setup runs under the system Python, before the bench venv exists, and make_voices needs that
+    venv's numpy and soundfile; a fresh machine has neither.
+    """
+    tree = ast.parse((HERE / "make_voices.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "APT_PACKAGES" for t in node.targets):
+            return list(ast.literal_eval(node.value))
+    raise RuntimeError("bench/make_voices.py defines no APT_PACKAGES list")
+
+
 def setup(allow_torch_download: bool = False) -> int:
     """Install the voices (apt), the bench venv (torch first, CPU wheel), the voices cache, numba cache."""
-    import make_voices
-
-    missing = [p for p in make_voices.APT_PACKAGES
+    missing = [p for p in apt_packages()
                if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0]
     if missing:
         if os.geteuid() == 0 and shutil.which("apt-get"):

@@ -95,3 +95,23 @@ def test_a_cached_set_is_reused_and_a_damaged_one_remade(tmp_path, make_voices, 
     victim.unlink()
     again = make_voices.make_real(out, source=codec2, verbose=False)
     assert victim.exists() and again["utterances"] == first["utterances"]
+
+
+def test_setup_reads_the_voice_packages_without_the_bench_venv(make_voices):
+    """``privacy.py --setup`` runs under a bare system Python: numpy and soundfile are not there yet.
+
+    It once imported make_voices for its package list and stopped at ``import soundfile`` on a fresh
+    machine; the list must come out whole with those imports blocked.
+    """
+    import subprocess
+
+    code = (
+        "import sys, importlib.util\n"
+        "for m in ('numpy', 'soundfile', 'soxr', 'scipy'): sys.modules[m] = None\n"
+        f"spec = importlib.util.spec_from_file_location('privacy_bench', {str(BENCH / 'privacy.py')!r})\n"
+        "mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)\n"
+        "print('\\n'.join(mod.apt_packages()))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == make_voices.APT_PACKAGES
