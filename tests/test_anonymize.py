@@ -581,3 +581,95 @@ def test_the_limiter_never_lets_a_sample_past_the_ceiling(block, gain, seed):
     assert np.array_equal(np.concatenate(parts, axis=1), whole)  # block-size independent
     quiet = x / (np.abs(x).max() * 2)
     assert np.array_equal(limit(quiet, sr=SR), quiet.astype(np.float32))  # untouched below the ceiling
+
+
+# ---------------------------------------------------------------- pauses: the line's noise is not lifted
+
+
+def _band_noise(n, *, db, seed):
+    """Telephone-band (300-3400 Hz) white noise at ``db`` dBFS RMS: a line's background."""
+    from scipy.signal import butter, sosfilt
+
+    rng = np.random.default_rng(seed)
+    x = sosfilt(butter(4, [300, 3400], btype="band", fs=SR, output="sos"), rng.standard_normal(n))
+    return (x / np.sqrt(np.mean(x**2)) * 10 ** (db / 20)).astype(np.float32)
+
+
+def _frame_db(x, frames=160):
+    n = len(x) // frames
+    return 10 * np.log10(np.maximum((x[: n * frames].astype(np.float64).reshape(n, frames) ** 2).mean(1), 1e-30))
+
+
+TURN_S, GAP_S = 1.0, 0.8
+
+
+@pytest.fixture(scope="module")
+def noisy_call(tmp_path_factory, y120, y210):
+    """Two parties talking in 1 s turns with 0.8 s pauses, each over a line with its own noise.
+
+    The noise sits 33 and 36 dB under each party's speech level, as on a good line.
+    """
+    gap = np.zeros(int(GAP_S * SR), np.float32)
+    chans = []
+    for k, (y, under_db) in enumerate([(y120, 33.0), (0.5 * y210, 36.0)]):
+        turns = np.concatenate([np.concatenate([y[i * SR:(i + 1) * SR], gap]) for i in (0, 1, 2, 0, 1)])
+        chans.append(turns + _band_noise(len(turns), db=_speech_db(y, SR) - under_db, seed=k))
+    path = tmp_path_factory.mktemp("noisy") / "call.wav"
+    sf.write(str(path), np.stack(chans, axis=1), SR, subtype="PCM_16")
+    return path, np.stack(chans, axis=1)
+
+
+@pytest.mark.parametrize("key", range(4))
+def test_pauses_come_out_no_noisier_than_the_line_was(noisy_call, tmp_path, key):
+    """v7 before the pause floor: pauses 7 dB noisier than the input (up to 14 dB) on real recordings."""
+    path, y = noisy_call
+    dst = tmp_path / "o.wav"
+    secret = bytes([key + 7]) * 32
+    voices = [derive_voice(secret, voice_id="c", role="caller"), derive_voice(secret, voice_id="a", role="agent")]
+    render(path, dst, start_s=0.0, end_s=len(y) / SR, channel_voices=voices, method="strong", block_s=0.7)
+    out, _ = sf.read(str(dst), dtype="float32")
+    frames = np.arange(len(y) // 160) * 0.02
+    at = (frames % (TURN_S + GAP_S)) - TURN_S
+    pauses = (at > 0.1) & (at < GAP_S - 0.1)  # inside each gap, 100 ms off its edges
+    for ch in range(2):
+        level = _speech_db(y[:, ch], SR)
+        p_in, p_out = _frame_db(y[:, ch]), _frame_db(out[:, ch])
+        assert np.all(p_in[pauses] < level - 30), ch  # they are pauses, by the floor's measure too
+        lift = 10 * np.log10(np.mean(10 ** (p_out[pauses] / 10)) / np.mean(10 ** (p_in[pauses] / 10)))
+        assert lift <= 1.5, (ch, lift)
+        assert abs(_speech_db(out[:, ch], SR) - level) <= 2.0, ch  # the speech keeps its level
+
+
+def test_the_pause_floor_only_lowers_and_only_in_pauses():
+    from clipkit.anonymize._finish import pause_floor
+
+    speech = np.tile(np.r_[np.ones(1600), np.zeros(1600)], 4)  # 0.2 s speech, 0.2 s pause
+    x_in = (0.1 * speech + 1e-3 * np.random.default_rng(0).standard_normal(len(speech))).astype(np.float32)
+    x_out = x_in * np.where(speech > 0, 1.0, 4.0)  # the chain lifted the pauses by 12 dB
+    g = pause_floor(x_in, x_out, sr=SR, level_in=float(np.mean((0.1 * speech[speech > 0]) ** 2)))
+    assert g.shape == x_in.shape and np.all(g <= 1.0) and np.all(g > 0)
+    assert np.all(g[speech > 0] == 1.0)  # speech and the frame either side of it untouched
+    inner = np.zeros(len(speech), dtype=bool)
+    for s in range(1600, len(speech), 3200):
+        inner[s + 480: s + 1120] = True  # the pause, its first and last three frames off
+    assert np.allclose(20 * np.log10(g[inner]), -12.0 + 1.0, atol=0.2)  # down to the input's plus 1 dB
+    assert np.array_equal(pause_floor(x_in, x_out, sr=SR, level_in=None), np.ones(len(x_in)))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 9000), st.integers(1, 4000), st.integers(0, 2**31))
+def test_the_pause_floor_of_a_window_equals_the_whole(pos, m, seed):
+    """The renderer computes it per block over two frames either side: each sample's gain must not change."""
+    from clipkit.anonymize._finish import floor_frame, pause_floor
+
+    rng = np.random.default_rng(seed)
+    n = 12000
+    env = np.repeat(rng.choice([1.0, 1e-3, 1e-4], size=n // 200 + 1), 200)[:n]
+    x_in = (rng.standard_normal(n) * env).astype(np.float32)
+    x_out = (x_in * rng.uniform(0.5, 8.0, n)).astype(np.float32)
+    whole = pause_floor(x_in, x_out, sr=SR, level_in=0.5)
+    pos, m = min(pos, n - 1), min(m, n - min(pos, n - 1))
+    frame = floor_frame(SR)
+    w0, w1 = max(0, (pos // frame - 2) * frame), min(n, (-(-(pos + m) // frame) + 2) * frame)
+    part = pause_floor(x_in[w0:w1], x_out[w0:w1], sr=SR, level_in=0.5)[pos - w0: pos - w0 + m]
+    assert np.allclose(part, whole[pos: pos + m], rtol=1e-12, atol=0)
