@@ -18,7 +18,7 @@ Methods
     Speech that fills only the telephone band of a 44.1/48 kHz file keeps
     the band above empty, and tilt and band gains never add up to a rising
     slope (v7), which left low voices thin and hissy.
-``"pitch"`` (``pitch-v2``) -- the WEAKER option
+``"pitch"`` (``pitch-v3``) -- the WEAKER option
     ``librosa.effects.pitch_shift`` by the voice's constant keyed shift,
     tuned for 8 kHz (32 ms window, soxr_mq). Formants move with the pitch,
     so shifting back by the same amount largely restores the voice: use it
@@ -38,8 +38,8 @@ median F0, long-term envelope and content band per kept channel, redaction
 spans left out), then the render pass: silences the redaction spans,
 anonymizes each kept channel with a stateful stream and writes the result
 to a float scratch file -- and then finishes it (:mod:`._finish`, since v6
-and pitch-v2): each channel back at its speaker's own speech level, beeps at
-that level, a look-ahead limiter so no sample passes -1 dBFS, written as a
+and pitch-v2): each channel back at its speaker's own speech level, its pauses
+held at the input's power there (since strong-v8 and pitch-v3), beeps at that level, a look-ahead limiter so no sample passes -1 dBFS, written as a
 16-bit PCM WAV (RIFF/fmt/data only) atomically. Peak memory does not depend
 on the clip length, and the output does not depend on the block size
 (beyond float rounding, i.e. at most one 16-bit step).
@@ -95,7 +95,7 @@ __all__ = [
     "anonymize", "derive_voice", "redact", "render", "warm_up",
 ]
 
-METHODS = {"strong": "strong-v8", "pitch": "pitch-v2"}
+METHODS = {"strong": "strong-v8", "pitch": "pitch-v3"}
 METHOD_LABELS = {
     "strong": "strong (default): keyed, time-varying pitch and timbre transform",
     "pitch": "pitch (WEAKER): keyed constant pitch shift; shifting back largely restores the voice",
