@@ -135,45 +135,8 @@ def mfcc_stats(y, sr: int):
     return np.concatenate([Mk.mean(1), Mk.std(1), d1k.std(1), d2k.std(1), pros]).astype(np.float32)
 
 
-PAUSE_UNDER_DB, PAUSE_MIN_S, PAUSE_EDGE_S = 30.0, 0.1, 0.04
-
-
-def pause_lift_db(y, z, sr: int, level: float | None) -> float | None:
-    """How much louder the pauses of ``z`` are than those of ``y`` (dB), or None when ``y`` has none.
-
-    A pause: a run of 20 ms frames of ``y`` at least 30 dB under its speech level lasting >= 100 ms,
-    its first and last 40 ms left out (where speech fades). Power means over all pause frames.
-    """
-    import numpy as np
-
-    if not level:
-        return None
-    f = int(round(0.02 * sr))
-    n = min(len(y), len(z)) // f
-
-    def power(x):
-        return (np.asarray(x[: n * f], dtype=np.float64).reshape(n, f) ** 2).mean(axis=1)
-
-    py, pz = power(y), power(z)
-    low = py < level * 10 ** (-PAUSE_UNDER_DB / 10)
-    edge, run = int(round(PAUSE_EDGE_S / 0.02)), int(round(PAUSE_MIN_S / 0.02))
-    pause = np.zeros(n, dtype=bool)
-    j = 0
-    while j < n:
-        e = j
-        while e < n and low[e]:
-            e += 1
-        if e - j >= run:
-            pause[j + edge: e - edge] = True
-        j = max(e, j + 1)
-    if not pause.any() or py[pause].mean() <= 0:
-        return None
-    return float(10 * np.log10(max(pz[pause].mean(), 1e-30) / py[pause].mean()))
-
-
 def quality(y, z, sr: int) -> dict:
-    """What a trainer hears: speech level change (dB), output peak, rho F0 (pYIN, log-F0, octave errors
-    out), and how much louder the pauses came out (the line's noise)."""
+    """What a trainer hears: speech level change (dB), output peak, and rho F0 (pYIN, log-F0, octave errors out)."""
     import math
 
     import numpy as np
@@ -187,7 +150,7 @@ def quality(y, z, sr: int) -> dict:
         lev.append(m.level())
     rho = privacy.rho_f0(privacy._f0(y), privacy._f0(z))[0]
     return {"level_change_db": None if None in lev else 10 * math.log10(lev[1] / lev[0]),
-            "peak": float(np.abs(z).max()), "rho_f0": rho, "pause_lift_db": pause_lift_db(y, z, sr, lev[0])}
+            "peak": float(np.abs(z).max()), "rho_f0": rho}
 
 
 def _job(task):
@@ -387,11 +350,7 @@ def quality_summary(items: list) -> dict:
         if q["rho_f0"] is not None:
             rho_by_voice.setdefault(s, []).append(q["rho_f0"])
     rhos = np.array([r for v in rho_by_voice.values() for r in v])
-    lifts = np.array([q["pause_lift_db"] for _s, q in items if q.get("pause_lift_db") is not None])
-    pauses = ({"measured": int(len(lifts)), "median": float(np.median(lifts)), "max": float(lifts.max()),
-               "within_2db": float(np.mean(lifts <= 2))} if len(lifts) else {"measured": 0})
     return {
-        "pause_lift_db": pauses,
         "utterances": len(items), "level_change_db": {"median": float(np.median(levels)), "min": float(levels.min()),
                                                       "max": float(levels.max()),
                                                       "within_2db": float(np.mean(np.abs(levels) <= 2))},
@@ -650,14 +609,6 @@ def _tables(results: dict, conditions, *, per_fold: bool) -> list[str]:
     return L
 
 
-def _pause_line(p: dict) -> str:
-    if not p["measured"]:
-        return "- Pauses: none of 100 ms or more in these utterances."
-    return (f"- The line's noise in pauses (100 ms or longer, {p['measured']} utterances have one), after minus "
-            f"before: median {p['median']:+.1f} dB, at most {p['max']:+.1f} dB; {100 * p['within_2db']:.0f} % "
-            "within +2 dB.")
-
-
 def _quality_lines(q: dict) -> list[str]:
     lv = q["level_change_db"]
     return [
@@ -665,7 +616,6 @@ def _quality_lines(q: dict) -> list[str]:
         f"{lv['max']:+.2f} dB; {100 * lv['within_2db']:.0f} % of {q['utterances']} utterances within ±2 dB "
         "(target: all).",
         f"- Highest output peak: {q['peak_max']:.3f} (the limiter's ceiling is 0.891, -1 dBFS).",
-        _pause_line(q.get("pause_lift_db") or {"measured": 0}),
         f"- ρF0 (pYIN, log-F0, octave errors left out), mean over {q['rho_f0']['measured']} utterances: "
         f"{q['rho_f0']['mean']:.2f} (target ≥ 0.6); per voice: "
         + ", ".join(f"{k} {v:.2f}" for k, v in q["rho_f0"]["per_voice"].items()) + ".",

@@ -114,8 +114,6 @@ def record(results: Path, *, target: Path = measured.MEASURED_FILE) -> str:
                                 "level_change_db_range": [round(q["level_change_db"]["min"], 2),
                                                           round(q["level_change_db"]["max"], 2)],
                                 "peak_max": round(q["peak_max"], 4)}
-                if (q.get("pause_lift_db") or {}).get("measured"):
-                    m["quality"]["pause_lift_db_median"] = round(q["pause_lift_db"]["median"], 2)
             real = trained.get("real")
             if real:  # the same back-ends on recordings of real people (codec2-examples)
                 rw, rq = real["worst"], real["quality"]
@@ -125,8 +123,6 @@ def record(results: Path, *, target: Path = measured.MEASURED_FILE) -> str:
                                      "original_eer": round(real["original_voices"]["eer"], 4),
                                      "rho_f0_pyin": round(rq["rho_f0"]["mean"], 3),
                                      "level_within_2db": round(rq["level_change_db"]["within_2db"], 3)}
-                if (rq.get("pause_lift_db") or {}).get("measured"):
-                    m["trained_real"]["pause_lift_db_median"] = round(rq["pause_lift_db"]["median"], 2)
     data.setdefault("entries", {})[running] = entry
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".measured-", suffix=".json")
     with os.fdopen(fd, "w") as f:

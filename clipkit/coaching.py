@@ -54,6 +54,7 @@ DEFAULT_CRITERIA = ("greeting", "verification", "listening", "solution", "tone",
 DEFAULT_SCALE = (1, 5)
 DEFAULT_REVIEW_RETENTION_DAYS = 365
 MAX_COMMENT = 2000
+REVIEW_METHOD = "review-strong-v7"  # caller: strong (as clips), agent: unaltered
 
 migrations = Migrations("clipkit.coaching")
 
@@ -565,11 +566,8 @@ def sample(db: Database, home: Home, *, month: str, per_agent: int, difficult_sh
 
 
 def _input_hash(r: dict, rec: dict, caller_voice: str) -> str:
-    from .anonymize import METHODS
-
-    # caller: strong (as clips), agent unaltered; a new strong version makes every review's audio stale
     state = {"source": rec["sha256"], "start": r["start_s"], "end": r["end_s"], "redactions": r["redactions"],
-             "method": f"review-{METHODS['strong']}", "map": rec["channel_map"]}
+             "method": REVIEW_METHOD, "map": rec["channel_map"]}
     if caller_voice != pseudovoices.PER_CALLER:  # renderings made before the setting existed stay current
         state["caller_voice"] = caller_voice
     body = json.dumps(state, sort_keys=True)

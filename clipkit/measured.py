@@ -23,8 +23,8 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent / "anonymize"
 MEASURED_FILE = PACKAGE / "measured.json"
 NOT_MEASURED = "not measured for this version"
-PSEUDONYMISED = ("remain pseudonymised personal data, not anonymous data: exports stay under the GDPR and "
-                 "objections apply.")
+PSEUDONYMISED = ("Anonymized clips therefore remain pseudonymised personal data, not anonymous data: exports stay "
+                 "under the GDPR and objections apply.")
 
 
 def source_files(package: Path = PACKAGE) -> list[Path]:
@@ -81,7 +81,7 @@ def claim(method: str, version: str | None, *, path: Path | None = None, running
     out = {"method": method, "version": version, "source_sha256": running, "measured": False, "figures": None,
            "statement": f"{version or method}: {NOT_MEASURED}",
            "summary": f"The anonymizer this installation runs ({version or method}) has not been measured, so no "
-                      "figure is stated for it. Anonymized clips " + PSEUDONYMISED}
+                      "figure is stated for it. " + PSEUDONYMISED.replace(" therefore", "")}
     if not m or m.get("version") != version:
         return out
     figures = {k: m[k] for k in ("eer", "rho_f0", "wer", "trained_eer", "trained_attacker", "eer_over_key_sets",
@@ -139,4 +139,4 @@ def _summary(m: dict) -> str:
                  "markedly better.")
     else:
         first = "No attacker's figure was recorded for it."
-    return f"{first} Anonymized clips therefore {PSEUDONYMISED}"
+    return f"{first} {PSEUDONYMISED}"

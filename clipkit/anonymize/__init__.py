@@ -2,7 +2,7 @@
 
 Methods
 -------
-``"strong"`` (default, ``strong-v8``)
+``"strong"`` (default, ``strong-v7``)
     Speaker normalization, then a one-STFT source-filter transform (see
     :mod:`clipkit.anonymize._strong`). A stats pass measures the clip's
     median F0 and long-term average spectral envelope; the pitch is then
@@ -18,7 +18,7 @@ Methods
     Speech that fills only the telephone band of a 44.1/48 kHz file keeps
     the band above empty, and tilt and band gains never add up to a rising
     slope (v7), which left low voices thin and hissy.
-``"pitch"`` (``pitch-v3``) -- the WEAKER option
+``"pitch"`` (``pitch-v2``) -- the WEAKER option
     ``librosa.effects.pitch_shift`` by the voice's constant keyed shift,
     tuned for 8 kHz (32 ms window, soxr_mq). Formants move with the pitch,
     so shifting back by the same amount largely restores the voice: use it
@@ -38,8 +38,8 @@ median F0, long-term envelope and content band per kept channel, redaction
 spans left out), then the render pass: silences the redaction spans,
 anonymizes each kept channel with a stateful stream and writes the result
 to a float scratch file -- and then finishes it (:mod:`._finish`, since v6
-and pitch-v2): each channel back at its speaker's own speech level, its pauses
-held at the input's power there (since strong-v8 and pitch-v3), beeps at that level, a look-ahead limiter so no sample passes -1 dBFS, written as a
+and pitch-v2): each channel back at its speaker's own speech level, beeps at
+that level, a look-ahead limiter so no sample passes -1 dBFS, written as a
 16-bit PCM WAV (RIFF/fmt/data only) atomically. Peak memory does not depend
 on the clip length, and the output does not depend on the block size
 (beyond float rounding, i.e. at most one 16-bit step).
@@ -95,7 +95,7 @@ __all__ = [
     "anonymize", "derive_voice", "redact", "render", "warm_up",
 ]
 
-METHODS = {"strong": "strong-v8", "pitch": "pitch-v3"}
+METHODS = {"strong": "strong-v7", "pitch": "pitch-v2"}
 METHOD_LABELS = {
     "strong": "strong (default): keyed, time-varying pitch and timbre transform",
     "pitch": "pitch (WEAKER): keyed constant pitch shift; shifting back largely restores the voice",
@@ -199,7 +199,6 @@ def anonymize(y: np.ndarray, *, sr: int, voice: Voice, method: str = "strong", t
     level_in.push(y32)
     level_out.push(out)
     out = out * _finish.match_gain(level_in.level(), level_out.level())
-    out = out * _finish.pause_floor(y32, out, sr=sr, level_in=level_in.level())
     return _finish.limit(out, sr=sr)
 
 
@@ -340,25 +339,21 @@ def render(
     block = max(1, int(round(block_s * sr)))
     k = len(kept)
 
-    def read_range(f_in, pos: int, want: int) -> np.ndarray:
-        """The redacted kept channels of clip samples ``pos .. pos + want``, shape (k, want)."""
-        data = f_in.read(want, dtype="float32", always_2d=True)
-        if len(data) != want:
-            raise BadAudio(f"{src.name} ended early: decoded {a + pos + len(data)} of {b} frames")
-        chans = np.ascontiguousarray(data[:, kept].T)
-        _check_finite(chans, where=src.name, sr=sr, offset=a + pos)
-        _redact.apply(chans, sr=sr, spans=silence, offset=pos, total=n)
-        return chans
-
     def read_blocks(f_in):
-        """Redacted (kept channels, m) blocks of the clip, from its start."""
+        """Redacted (kept channels, m) blocks of the clip, and their offsets from its start."""
         from clipkit.audio import seek_frame
 
         seek_frame(f_in, a)
         pos = 0
         while pos < n:
             want = min(block, n - pos)
-            yield read_range(f_in, pos, want)
+            data = f_in.read(want, dtype="float32", always_2d=True)
+            if len(data) != want:
+                raise BadAudio(f"{src.name} ended early: decoded {a + pos + len(data)} of {b} frames")
+            chans = np.ascontiguousarray(data[:, kept].T)
+            _check_finite(chans, where=src.name, sr=sr, offset=a + pos)
+            _redact.apply(chans, sr=sr, spans=silence, offset=pos, total=n)
+            yield chans
             pos += want
 
     level_in = [_finish.SpeechLevel(sr=sr, exclude=exclude) for _ in kept]
@@ -434,7 +429,7 @@ def render(
             limiter = _finish.Limiter(sr=sr, channels=len(anon)) if anon else None
             delay = np.zeros((len(keep), 0))  # KEEP channels wait as long as the limiter makes the others wait
             raw_f.seek(0)
-            with os.fdopen(fd, "w+b") as out_f, sf.SoundFile(os.fsencode(src)) as f_src:
+            with os.fdopen(fd, "w+b") as out_f:
                 writer = _wav.WavWriter(out_f, sr=sr, channels=k)
 
                 def write(y: np.ndarray) -> None:
@@ -455,28 +450,11 @@ def render(
                     delay = delay[:, part.shape[1]:]
                     return out
 
-                def floored(pos: int, m: int, y: np.ndarray) -> None:
-                    """Each anonymized channel of ``y`` (samples pos .. pos + m) held at the input's pause level."""
-                    from clipkit.audio import seek_frame
-
-                    frame = _finish.floor_frame(sr)
-                    w0 = max(0, (pos // frame - 2) * frame)
-                    w1 = min(n, (-(-(pos + m) // frame) + 2) * frame)
-                    seek_frame(f_src, a + w0)
-                    x_in = read_range(f_src, w0, w1 - w0)
-                    raw_f.seek(w0 * k * 4)
-                    x_out = np.fromfile(raw_f, dtype="<f4", count=(w1 - w0) * k).reshape(-1, k).T * gains
-                    raw_f.seek((pos + m) * k * 4)
-                    for j in anon:
-                        g = _finish.pause_floor(x_in[j], x_out[j], sr=sr, level_in=ins[j])
-                        y[j] *= g[pos - w0: pos - w0 + m]
-
                 pos = 0
                 while pos < n:
                     m = min(block, n - pos)
                     y = np.fromfile(raw_f, dtype="<f4", count=m * k).reshape(m, k).T * gains
                     if anon:
-                        floored(pos, m, y)
                         # the chain's 32 ms frames smear the speech next to a span into its edges:
                         # the span is silenced again on the way out (a KEEP channel is silent there already)
                         part = np.ascontiguousarray(y[anon], dtype=np.float32)

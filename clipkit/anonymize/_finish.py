@@ -9,19 +9,11 @@ peaks past full scale. After the chain, each channel is
    -70 dBFS, relative gate 10 dB under the ungated mean — without the
    K-weighting, which is meant for full-band programme, not telephone
    speech); redaction spans are left out of both measurements;
-2. held at the input's level in its pauses (:func:`pause_floor`): the
-   chain's keyed gains lift a line's background noise with the speech, and
-   the level match lifts it again when the chain made the speech quieter,
-   so pauses came out ~10 dB (up to 25 dB) noisier than the caller's line
-   was. In every 20 ms frame that is a pause in the input (30 dB or more
-   under the speech level; a soft knee up to 20 dB under), the output is
-   brought down to at most the input's power there. A frame next to one
-   that is not a pause is left alone, so no onset or word end is clipped;
-3. given its beeps: redaction spans are silenced *before* the chain (so not
+2. given its beeps: redaction spans are silenced *before* the chain (so not
    one original sample enters it) and the 1 kHz tone is added here, at the
    channel's speech level, so a beep is as loud as the voice around it
    instead of whatever the keyed envelope made of it;
-4. limited (:class:`Limiter`): a look-ahead peak limiter whose gain is the
+3. limited (:class:`Limiter`): a look-ahead peak limiter whose gain is the
    running minimum of the gain each sample needs, smoothed by a Hann window
    no longer than the minimum's window, so the gain is below what every
    sample needs (no sample exceeds the ceiling, ever) and changes smoothly
@@ -47,11 +39,6 @@ BEEP_HZ = 1000.0
 BEEP_MAX_PEAK = 10 ** (-6.0 / 20)
 BEEP_DEFAULT_PEAK = 0.1  # a channel with no speech at all
 FADE_S = 0.005
-FLOOR_FRAME_S = 0.02
-PAUSE_FULL_DB = -30.0  # frames this far under the speech level (or further) are pauses
-PAUSE_NONE_DB = -20.0  # frames above this are speech, whatever the output does there
-FLOOR_MARGIN_DB = 1.0  # how much louder than the input a pause may come out
-FLOOR_MIN_GAIN_DB = -60.0
 _BIN_DB = 0.05
 _LO_DB, _HI_DB = -100.0, 20.0
 
@@ -115,66 +102,6 @@ def match_gain(level_in: float | None, level_out: float | None) -> float:
         return 1.0
     g_db = 10 * math.log10(level_in / level_out)
     return float(10 ** (max(-MAX_GAIN_DB, min(MAX_GAIN_DB, g_db)) / 20))
-
-
-def floor_frame(sr: int) -> int:
-    """Samples per pause-floor frame (20 ms), counted from the clip's first sample."""
-    return max(1, int(round(FLOOR_FRAME_S * sr)))
-
-
-def _frame_power(x: np.ndarray, frame: int) -> np.ndarray:
-    """Mean power of each ``frame``-sample frame of ``x`` (n,); the last frame may be shorter."""
-    x = np.asarray(x, dtype=np.float64)
-    n_frames = -(-len(x) // frame)
-    sq = np.zeros(n_frames * frame)
-    sq[:len(x)] = x * x
-    counts = np.full(n_frames, frame, dtype=np.float64)
-    counts[-1] = len(x) - (n_frames - 1) * frame
-    return sq.reshape(n_frames, frame).sum(axis=1) / counts
-
-
-def _neighbours(v: np.ndarray, op) -> np.ndarray:
-    """``op`` over each element and its two neighbours (an edge element counts itself for the missing one)."""
-    padded = np.concatenate([v[:1], v, v[-1:]])
-    return op(op(padded[:-2], padded[1:-1]), padded[2:])
-
-
-def pause_floor(x_in: np.ndarray, x_out: np.ndarray, *, sr: int, level_in: float | None) -> np.ndarray:
-    """Per-sample gain, shape (n,) in (0, 1], that keeps ``x_out`` no louder than ``x_in`` in its pauses.
-
-    Parameters
-    ----------
-    x_in, x_out : np.ndarray, shape (n,)
-        The channel going into the voice chain and what came out, sample-aligned, the output
-        already at the input's speech level. Both start on a frame boundary of the clip.
-    sr : int
-    level_in : float or None
-        The input's speech level (:meth:`SpeechLevel.level`, linear power); None (no speech)
-        gives gain 1 everywhere.
-
-    A frame (20 ms) is a pause when its input power and its two neighbours' are
-    ``PAUSE_FULL_DB`` or more under the speech level; it gets the gain that brings the output's
-    power over the three frames to the input's plus ``FLOOR_MARGIN_DB`` (never a boost, never
-    under ``FLOOR_MIN_GAIN_DB``). Between ``PAUSE_FULL_DB`` and ``PAUSE_NONE_DB`` (the least of
-    the three frames counts) that gain is scaled down in dB; above, it is 1, so the frame next
-    to speech keeps its gain. The gain runs linearly between frame centres. The gain of a
-    sample depends only on the frames within two of its own, so a renderer that computes it
-    block by block, over each block and two frames either side, gets exactly this.
-    """
-    n = len(x_in)
-    if len(x_out) != n:
-        raise ValueError(f"input has {n} samples, output {len(x_out)}")
-    if not level_in or n == 0:
-        return np.ones(n)
-    frame = floor_frame(sr)
-    p_in, p_out = _frame_power(x_in, frame), _frame_power(x_out, frame)
-    rel_db = 10 * np.log10(np.maximum(p_in, 1e-30) / level_in)
-    weight = _neighbours(np.clip((PAUSE_NONE_DB - rel_db) / (PAUSE_NONE_DB - PAUSE_FULL_DB), 0.0, 1.0), np.minimum)
-    s_in, s_out = _neighbours(p_in, np.add), _neighbours(p_out, np.add)
-    over_db = 10 * np.log10(np.maximum(s_out, 1e-30) / np.maximum(s_in * 10 ** (FLOOR_MARGIN_DB / 10), 1e-30))
-    g_db = -np.clip(over_db, 0.0, -FLOOR_MIN_GAIN_DB) * weight
-    centres = np.arange(len(g_db)) * frame + (frame - 1) / 2.0
-    return 10 ** (np.interp(np.arange(n), centres, g_db) / 20)
 
 
 def beep_peak(level_in: float | None) -> float:
